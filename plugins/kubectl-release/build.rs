@@ -39,7 +39,12 @@ fn main() {
     for (name, path) in &tasks {
         println!("cargo:rerun-if-changed={}", path.display());
         let path = path.canonicalize().unwrap();
-        writeln!(code, "    ({name:?}, include_bytes!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({name:?}, include_bytes!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");

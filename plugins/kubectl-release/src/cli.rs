@@ -140,9 +140,14 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         "Mi" => 1 << 20,
         "G" => 1_000_000_000,
         "Gi" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` (use Ki, Mi, Gi, k, M or G)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use Ki, Mi, Gi, k, M or G)"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,11 @@ use serde::Serialize;
 use crate::cli::OutputFormat;
 
 /// Prints `value` as JSON or YAML; `text` is printed by the caller's own closure.
-pub fn print<T: Serialize>(format: OutputFormat, value: &T, text: impl FnOnce()) -> anyhow::Result<()> {
+pub fn print<T: Serialize>(
+    format: OutputFormat,
+    value: &T,
+    text: impl FnOnce(),
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Text => text(),
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(value)?),

@@ -14,9 +14,17 @@ use crate::embedded;
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Origin {
-    Embedded { name: String },
-    File { path: String },
-    Oci { reference: String, pinned: String, from_cache: bool },
+    Embedded {
+        name: String,
+    },
+    File {
+        path: String,
+    },
+    Oci {
+        reference: String,
+        pinned: String,
+        from_cache: bool,
+    },
 }
 
 impl std::fmt::Display for Origin {
@@ -42,16 +50,30 @@ pub async fn load(runtime: &Runtime, task: &TaskRef) -> anyhow::Result<(Arc<Load
     }
     if Path::new(name).is_file() {
         let loaded = runtime.load_file(Path::new(name))?;
-        return Ok((loaded, Origin::File { path: name.to_owned() }));
+        return Ok((
+            loaded,
+            Origin::File {
+                path: name.to_owned(),
+            },
+        ));
     }
     if let Some(bytes) = embedded::find(name) {
         let loaded = runtime.load_bytes(bytes, &format!("embedded task {name}"))?;
-        return Ok((loaded, Origin::Embedded { name: name.to_owned() }));
+        return Ok((
+            loaded,
+            Origin::Embedded {
+                name: name.to_owned(),
+            },
+        ));
     }
     let known: Vec<&str> = embedded::names().collect();
     bail!(
         "`{name}` is not an embedded task, a component file, or an oci:// reference (embedded tasks: {})",
-        if known.is_empty() { "none in this build".to_owned() } else { known.join(", ") }
+        if known.is_empty() {
+            "none in this build".to_owned()
+        } else {
+            known.join(", ")
+        }
     )
 }
 

@@ -54,7 +54,9 @@ impl FromStr for Digest {
             .strip_prefix("sha256:")
             .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .ok_or_else(|| DigestError::Malformed(s.to_owned()))?;
-        Ok(Self { hex: hex.to_owned() })
+        Ok(Self {
+            hex: hex.to_owned(),
+        })
     }
 }
 
@@ -80,7 +82,10 @@ mod tests {
         let parsed: Digest = d.to_string().parse().unwrap();
         assert_eq!(parsed, d);
         assert!(d.verify(b"hello").is_ok());
-        assert!(matches!(d.verify(b"hellO"), Err(DigestError::Mismatch { .. })));
+        assert!(matches!(
+            d.verify(b"hellO"),
+            Err(DigestError::Mismatch { .. })
+        ));
     }
 
     #[test]

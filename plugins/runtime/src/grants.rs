@@ -95,9 +95,12 @@ impl Grants {
                 grant: spec.to_owned(),
                 reason,
             };
-            let (scope, target) = spec
-                .split_once('=')
-                .ok_or_else(|| err("expected SCOPE:ACCESS=TARGET, e.g. registry:push=127.0.0.1:5000/team/app".into()))?;
+            let (scope, target) = spec.split_once('=').ok_or_else(|| {
+                err(
+                    "expected SCOPE:ACCESS=TARGET, e.g. registry:push=127.0.0.1:5000/team/app"
+                        .into(),
+                )
+            })?;
             let (area, access) = scope
                 .split_once(':')
                 .ok_or_else(|| err(format!("`{scope}` names no access; expected registry:pull, registry:push or cluster:VERBS")))?;
@@ -115,7 +118,9 @@ impl Grants {
                     },
                     repository: target.parse().map_err(err)?,
                 }),
-                "cluster" => grants.cluster.push(parse_cluster(access, target).map_err(err)?),
+                "cluster" => grants
+                    .cluster
+                    .push(parse_cluster(access, target).map_err(err)?),
                 other => {
                     return Err(err(format!(
                         "unknown grant area `{other}`{}; areas: registry, cluster",
@@ -184,7 +189,9 @@ fn parse_cluster(verbs: &str, target: &str) -> Result<ClusterGrant, String> {
     let (namespace, kind) = target
         .split_once('/')
         .filter(|(ns, kind)| !ns.is_empty() && !kind.is_empty() && !kind.contains('/'))
-        .ok_or_else(|| format!("cluster target `{target}` is not NAMESPACE/KIND (either may be *)"))?;
+        .ok_or_else(|| {
+            format!("cluster target `{target}` is not NAMESPACE/KIND (either may be *)")
+        })?;
     Ok(ClusterGrant {
         verbs,
         namespace: namespace.to_owned(),
@@ -206,7 +213,8 @@ impl FromStr for RepositoryPattern {
             if valid(&format!("{prefix}/x")) {
                 return Ok(Self::Below(prefix.to_owned()));
             }
-        } else if valid(s) && !s.contains('*') && !s.rsplit('/').next().unwrap_or("").contains(':') {
+        } else if valid(s) && !s.contains('*') && !s.rsplit('/').next().unwrap_or("").contains(':')
+        {
             return Ok(Self::Exact(s.to_owned()));
         }
         Err(format!(
@@ -256,9 +264,21 @@ impl fmt::Display for ClusterGrant {
         let verbs: Vec<&str> = self
             .verbs
             .iter()
-            .map(|v| VERBS.iter().find(|(_, x)| x == v).map(|(n, _)| *n).unwrap_or("?"))
+            .map(|v| {
+                VERBS
+                    .iter()
+                    .find(|(_, x)| x == v)
+                    .map(|(n, _)| *n)
+                    .unwrap_or("?")
+            })
             .collect();
-        write!(f, "cluster:{}={}/{}", verbs.join(","), self.namespace, self.kind)
+        write!(
+            f,
+            "cluster:{}={}/{}",
+            verbs.join(","),
+            self.namespace,
+            self.kind
+        )
     }
 }
 
@@ -300,7 +320,12 @@ mod tests {
         assert!(err.reason.contains("did you mean `registry`"), "{err}");
         let err = Grants::parse_all(["cluster:gt=ns/Pod"]).unwrap_err();
         assert!(err.reason.contains("did you mean `get`"), "{err}");
-        for bad in ["registry:push=app:latest", "registry:push=noslash", "cluster:get=ns", "registry=x/y"] {
+        for bad in [
+            "registry:push=app:latest",
+            "registry:push=noslash",
+            "cluster:get=ns",
+            "registry=x/y",
+        ] {
             assert!(Grants::parse_all([bad]).is_err(), "{bad} accepted");
         }
     }

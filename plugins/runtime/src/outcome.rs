@@ -31,7 +31,9 @@ impl fmt::Display for Failure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum RunOutcome {
-    Succeeded { results: Vec<NamedValue> },
+    Succeeded {
+        results: Vec<NamedValue>,
+    },
     Failed(Failure),
     Pending {
         #[serde(with = "millis")]
@@ -73,7 +75,10 @@ impl RunOutcome {
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }

@@ -311,7 +311,10 @@ mod tests {
         let mut typed = BTreeMap::new();
         typed.insert("mode".to_owned(), GivenValue::Typed(Value::Array(vec![])));
         let err = bind(&spec(), &typed).unwrap_err();
-        assert!(err.to_string().contains("must be string, got array"), "{err}");
+        assert!(
+            err.to_string().contains("must be string, got array"),
+            "{err}"
+        );
     }
 
     #[test]

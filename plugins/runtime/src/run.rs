@@ -68,7 +68,9 @@ impl LoadedTask {
                 let mut store = self.store(&ctx, deadline);
                 let call = async {
                     let task = self.pre.instantiate_async(&mut store).await?;
-                    task.kubectl_release_task_runner().call_describe(&mut store).await
+                    task.kubectl_release_task_runner()
+                        .call_describe(&mut store)
+                        .await
                 };
                 match tokio::time::timeout(deadline + EPOCH_TICK * 5, call).await {
                     Ok(Ok(spec)) => Ok(TaskSpec::from(spec)),
@@ -107,7 +109,9 @@ impl LoadedTask {
         };
         let call = async {
             let task = self.pre.instantiate_async(&mut store).await?;
-            task.kubectl_release_task_runner().call_run(&mut store, &input).await
+            task.kubectl_release_task_runner()
+                .call_run(&mut store, &input)
+                .await
         };
         // The epoch stops guest code; this stops a run stuck in a host call.
         let result = tokio::time::timeout(deadline + EPOCH_TICK * 5, call).await;
@@ -135,7 +139,10 @@ impl LoadedTask {
                         value: r.value.into(),
                     })
                     .collect();
-                let size: usize = results.iter().map(|r| r.name.len() + r.value.byte_len()).sum();
+                let size: usize = results
+                    .iter()
+                    .map(|r| r.name.len() + r.value.byte_len())
+                    .sum();
                 if size > ctx.limits.result_bytes {
                     return RunOutcome::failed(
                         reason::OUTPUT_TOO_LARGE,
@@ -148,13 +155,15 @@ impl LoadedTask {
                 RunOutcome::Succeeded { results }
             }
             types::TaskOutcome::Failed(f) => RunOutcome::failed(&f.reason, f.message),
-            types::TaskOutcome::Pending(p) if p.state.len() > MAX_STATE_BYTES => RunOutcome::failed(
-                reason::OUTPUT_TOO_LARGE,
-                format!(
-                    "the pending state is {} bytes, more than the limit of {MAX_STATE_BYTES} bytes",
-                    p.state.len()
-                ),
-            ),
+            types::TaskOutcome::Pending(p) if p.state.len() > MAX_STATE_BYTES => {
+                RunOutcome::failed(
+                    reason::OUTPUT_TOO_LARGE,
+                    format!(
+                        "the pending state is {} bytes, more than the limit of {MAX_STATE_BYTES} bytes",
+                        p.state.len()
+                    ),
+                )
+            }
             types::TaskOutcome::Pending(p) => RunOutcome::Pending {
                 retry_after: Duration::from_millis(p.retry_after_ms),
                 state: p.state,
@@ -178,7 +187,10 @@ impl LoadedTask {
             let mut call_ctx = ctx.clone();
             call_ctx.limits.deadline = call_ctx.limits.deadline.min(remaining);
             match self.call(&call_ctx, params, identity, state.take()).await {
-                RunOutcome::Pending { retry_after, state: next } => {
+                RunOutcome::Pending {
+                    retry_after,
+                    state: next,
+                } => {
                     if started.elapsed() + retry_after >= total {
                         return RunOutcome::failed(
                             reason::DEADLINE_EXCEEDED,
@@ -197,7 +209,10 @@ impl LoadedTask {
 fn deadline_failure(deadline: Duration) -> crate::outcome::Failure {
     crate::outcome::Failure {
         reason: reason::DEADLINE_EXCEEDED.into(),
-        message: format!("the task ran longer than its deadline of {}", human(deadline)),
+        message: format!(
+            "the task ran longer than its deadline of {}",
+            human(deadline)
+        ),
     }
 }
 

@@ -2,11 +2,13 @@
 
 /// The candidate closest to `given`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    // Two edits cover a dropped, doubled or swapped letter; fewer than the name's own length
+    // keeps very short names from matching everything.
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(given, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|c| (strsim::damerau_levenshtein(given, c), c))
+        .filter(|(distance, c)| *distance <= 2 && *distance < c.len().min(given.len()).max(1))
+        .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }
 

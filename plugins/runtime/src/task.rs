@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{HasSelf, Linker};
 
+use crate::Digest;
 use crate::bindings::{Task, TaskPre};
 use crate::contract::{self, ContractError};
 use crate::engine::TaskEngine;
 use crate::host::HostState;
 use crate::params::TaskSpec;
 use crate::precompiled::{self, CompileError, LoadPath};
-use crate::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -118,9 +118,11 @@ impl Runtime {
             return Ok(task.clone());
         }
         let (component, load_path) =
-            precompiled::load(&self.engine, &digest, bytes).map_err(|source| LoadError::Compile {
-                origin: origin.to_owned(),
-                source,
+            precompiled::load(&self.engine, &digest, bytes).map_err(|source| {
+                LoadError::Compile {
+                    origin: origin.to_owned(),
+                    source,
+                }
             })?;
         let engine = self.engine.engine();
         let contract_version =

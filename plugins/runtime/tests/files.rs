@@ -25,8 +25,16 @@ async fn copies_the_input_tree_to_the_output_tree() {
     let outcome = run_fixture(&h.fixture(), &ctx, "files-copy", &[]).await;
     assert_eq!(string_result(&outcome, "files"), "2", "{outcome:?}");
     assert_eq!(string_result(&outcome, "bytes"), "70005");
-    assert_eq!(std::fs::read(output.path().join("a.txt")).unwrap(), b"alpha");
-    assert_eq!(std::fs::read(output.path().join("sub/deeper/b.bin")).unwrap().len(), 70_000);
+    assert_eq!(
+        std::fs::read(output.path().join("a.txt")).unwrap(),
+        b"alpha"
+    );
+    assert_eq!(
+        std::fs::read(output.path().join("sub/deeper/b.bin"))
+            .unwrap()
+            .len(),
+        70_000
+    );
 }
 
 #[tokio::test]
@@ -38,16 +46,28 @@ async fn paths_cannot_leave_their_tree() {
     std::fs::write(secret.path().join("secret"), "s3cr3t").unwrap();
     std::os::unix::fs::symlink(secret.path().join("secret"), input.path().join("link")).unwrap();
 
-    for (path, reason) in [("../a.txt", "Invalid"), ("/etc/hostname", "Invalid"), ("link", "Denied")] {
+    for (path, reason) in [
+        ("../a.txt", "Invalid"),
+        ("/etc/hostname", "Invalid"),
+        ("link", "Denied"),
+    ] {
         let outcome = run_fixture(&task, &ctx, "read-file", &[("path", path)]).await;
-        let f = outcome.failure().unwrap_or_else(|| panic!("{path} was read: {outcome:?}"));
+        let f = outcome
+            .failure()
+            .unwrap_or_else(|| panic!("{path} was read: {outcome:?}"));
         assert!(f.reason.contains(reason), "{path}: {f}");
         assert!(!f.message.contains("s3cr3t"));
     }
     let ok = run_fixture(&task, &ctx, "read-file", &[("path", "a.txt")]).await;
     assert_eq!(string_result(&ok, "contents"), "alpha");
 
-    let escape = run_fixture(&task, &ctx, "write-file", &[("path", "../escaped"), ("contents", "x")]).await;
+    let escape = run_fixture(
+        &task,
+        &ctx,
+        "write-file",
+        &[("path", "../escaped"), ("contents", "x")],
+    )
+    .await;
     assert!(escape.failure().is_some(), "{escape:?}");
     assert!(!_output.path().parent().unwrap().join("escaped").exists());
 }
@@ -55,8 +75,16 @@ async fn paths_cannot_leave_their_tree() {
 #[tokio::test]
 async fn without_trees_file_access_is_denied() {
     let h = Harness::new();
-    let outcome = run_fixture(&h.fixture(), &RunContext::default(), "read-file", &[("path", "a.txt")]).await;
-    let f = outcome.failure().expect("read without an input tree succeeded");
+    let outcome = run_fixture(
+        &h.fixture(),
+        &RunContext::default(),
+        "read-file",
+        &[("path", "a.txt")],
+    )
+    .await;
+    let f = outcome
+        .failure()
+        .expect("read without an input tree succeeded");
     assert!(f.reason.contains("Denied"), "{f}");
 }
 
@@ -64,7 +92,14 @@ async fn without_trees_file_access_is_denied() {
 async fn writing_past_the_output_limit_fails_the_run() {
     let h = Harness::new();
     let (_input, _output, mut ctx) = trees();
-    ctx.limits = Limits { output_file_bytes: 1000, ..Limits::default() };
+    ctx.limits = Limits {
+        output_file_bytes: 1000,
+        ..Limits::default()
+    };
     let outcome = run_fixture(&h.fixture(), &ctx, "files-copy", &[]).await;
-    assert_eq!(outcome.failure().map(|f| f.reason.as_str()), Some("OutputTooLarge"), "{outcome:?}");
+    assert_eq!(
+        outcome.failure().map(|f| f.reason.as_str()),
+        Some("OutputTooLarge"),
+        "{outcome:?}"
+    );
 }

@@ -49,7 +49,10 @@ fn a_component_for_another_contract_version_is_refused_naming_both() {
     let message = err.to_string();
     assert!(message.contains("kubectl-release:task@0.9.0"), "{message}");
     assert!(
-        message.contains(&format!("kubectl-release:task@{}", contract::SERVED_VERSIONS[0])),
+        message.contains(&format!(
+            "kubectl-release:task@{}",
+            contract::SERVED_VERSIONS[0]
+        )),
         "{message}"
     );
     assert!(message.contains("other-version.wasm"), "{message}");

@@ -16,7 +16,9 @@ fn ctx(limits: Limits) -> RunContext {
 }
 
 fn reason(outcome: &RunOutcome) -> (&str, &str) {
-    let f = outcome.failure().unwrap_or_else(|| panic!("expected a failure, got {outcome:?}"));
+    let f = outcome
+        .failure()
+        .unwrap_or_else(|| panic!("expected a failure, got {outcome:?}"));
     (f.reason.as_str(), f.message.as_str())
 }
 
@@ -27,7 +29,16 @@ async fn endless_loop_stops_at_the_deadline() {
     let deadline = Duration::from_millis(300);
     task.describe().await.unwrap();
     let started = Instant::now();
-    let outcome = run_fixture(&task, &ctx(Limits { deadline, ..Limits::default() }), "loop", &[]).await;
+    let outcome = run_fixture(
+        &task,
+        &ctx(Limits {
+            deadline,
+            ..Limits::default()
+        }),
+        "loop",
+        &[],
+    )
+    .await;
     let elapsed = started.elapsed();
     assert_eq!(reason(&outcome).0, "DeadlineExceeded", "{outcome:?}");
     assert!(
@@ -39,7 +50,10 @@ async fn endless_loop_stops_at_the_deadline() {
 #[tokio::test]
 async fn growing_memory_stops_at_the_limit() {
     let h = Harness::new();
-    let limits = Limits { memory_bytes: 32 << 20, ..Limits::default() };
+    let limits = Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    };
     let outcome = run_fixture(&h.fixture(), &ctx(limits), "grow-memory", &[]).await;
     let (reason, message) = reason(&outcome);
     assert_eq!(reason, "MemoryLimit", "{outcome:?}");
@@ -76,7 +90,10 @@ async fn a_panic_is_a_trap_that_carries_the_panic_message() {
 #[tokio::test]
 async fn oversize_results_fail_with_output_too_large() {
     let h = Harness::new();
-    let limits = Limits { result_bytes: 4096, ..Limits::default() };
+    let limits = Limits {
+        result_bytes: 4096,
+        ..Limits::default()
+    };
     let task = h.fixture();
     let small = run_fixture(&task, &ctx(limits), "big-output", &[("size", "1000")]).await;
     assert_eq!(string_result(&small, "blob").len(), 1000);
@@ -90,7 +107,11 @@ async fn ungranted_imports_answer_denied() {
     let task = h.fixture();
     for mode in ["registry", "cluster"] {
         let outcome = run_fixture(&task, &RunContext::default(), mode, &[]).await;
-        assert_eq!(string_result(&outcome, "error-kind"), "denied", "{mode}: {outcome:?}");
+        assert_eq!(
+            string_result(&outcome, "error-kind"),
+            "denied",
+            "{mode}: {outcome:?}"
+        );
         let message = string_result(&outcome, "message");
         assert!(message.contains("granted: none"), "{mode}: {message}");
     }
@@ -123,7 +144,13 @@ async fn the_host_survives_every_misbehaviour_and_keeps_running_tasks() {
         memory_bytes: 16 << 20,
         ..Limits::default()
     };
-    for mode in ["loop", "grow-memory", "stack-overflow", "unreachable", "panic"] {
+    for mode in [
+        "loop",
+        "grow-memory",
+        "stack-overflow",
+        "unreachable",
+        "panic",
+    ] {
         let outcome = run_fixture(&task, &ctx(limits), mode, &[]).await;
         assert!(outcome.failure().is_some(), "{mode}: {outcome:?}");
     }
@@ -137,8 +164,14 @@ async fn pending_tasks_are_called_again_with_their_state() {
     let task = h.fixture();
     let spec = task.describe().await.unwrap();
     let mut given = std::collections::BTreeMap::new();
-    given.insert("mode".to_owned(), kubectl_release_runtime::GivenValue::Text("pending".into()));
-    given.insert("rounds".to_owned(), kubectl_release_runtime::GivenValue::Text("3".into()));
+    given.insert(
+        "mode".to_owned(),
+        kubectl_release_runtime::GivenValue::Text("pending".into()),
+    );
+    given.insert(
+        "rounds".to_owned(),
+        kubectl_release_runtime::GivenValue::Text("3".into()),
+    );
     let bound = kubectl_release_runtime::params::bind(spec, &given).unwrap();
     let ctx = RunContext::default();
     let identity = kubectl_release_runtime::RunIdentity::default();

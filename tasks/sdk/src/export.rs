@@ -67,9 +67,10 @@ macro_rules! export_task {
                 ) -> $crate::__private::WitTaskOutcome {
                     $crate::__private::run::<$task>(input)
                 }
-    }
+            }
 
-            $crate::bindings::export!(KubectlReleaseTask with_types_in $crate::bindings);
+            // Braces, because rustfmt misindents this macro around the `with_types_in` form otherwise.
+            $crate::bindings::export! { KubectlReleaseTask with_types_in $crate::bindings }
         };
     };
 }

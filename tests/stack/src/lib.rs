@@ -12,14 +12,14 @@
 //! A stack that cannot start makes the calling test panic with the reason and the log tail; tests
 //! are never skipped.
 
-// pub mod registry; (owned by the OCI work)
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::future::Future;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -117,7 +117,10 @@ impl Stack {
 
     /// A value of `stack.env`, e.g. `KUBECTL_RELEASE_STACK_REGISTRY`.
     pub fn var(&self, key: &str) -> Option<&str> {
-        self.env.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.env
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn required(&self, key: &str) -> &str {
@@ -165,7 +168,9 @@ impl Stack {
     /// The htpasswd-protected registry.
     pub fn auth_registry(&self) -> AuthRegistry {
         AuthRegistry {
-            address: self.required("KUBECTL_RELEASE_STACK_REGISTRY_AUTH").to_owned(),
+            address: self
+                .required("KUBECTL_RELEASE_STACK_REGISTRY_AUTH")
+                .to_owned(),
             username: self
                 .required("KUBECTL_RELEASE_STACK_REGISTRY_AUTH_USER")
                 .to_owned(),
@@ -315,7 +320,9 @@ where
             Err(e) => last = format!("{e:#}"),
         }
         if start.elapsed() > timeout {
-            return Err(anyhow!("timed out after {timeout:?} waiting for {what}: {last}"));
+            return Err(anyhow!(
+                "timed out after {timeout:?} waiting for {what}: {last}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

@@ -5,8 +5,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, ObjectMeta, Patch,
-    PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, ObjectMeta, Patch, PatchParams,
+    PostParams,
+};
 use kube::core::GroupVersionKind;
 use kubectl_release_stack::{Stack, eventually, unique_name};
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
@@ -194,11 +196,23 @@ async fn tekton_creates_customrun_and_completes_pipelinerun() -> Result<()> {
         "CustomRun should carry the PipelineRun's labels: {labels:?}"
     );
     assert_eq!(run.data["spec"]["customRef"]["kind"], "Example");
-    let run_name = run.metadata.name.clone().context("CustomRun without name")?;
+    let run_name = run
+        .metadata
+        .name
+        .clone()
+        .context("CustomRun without name")?;
 
-    let (status, _) = condition(&pipelineruns.get("smoke").await?, "Succeeded")
-        .context("PipelineRun has no Succeeded condition")?;
-    assert_eq!(status, "Unknown", "PipelineRun must wait for the custom task");
+    // The status update that records the CustomRun may land just after the CustomRun itself.
+    let status = eventually(
+        "PipelineRun to report its Succeeded condition",
+        WAIT,
+        || async { Ok(condition(&pipelineruns.get("smoke").await?, "Succeeded").map(|(s, _)| s)) },
+    )
+    .await?;
+    assert_eq!(
+        status, "Unknown",
+        "PipelineRun must wait for the custom task"
+    );
 
     let now = "2026-01-01T00:00:00Z";
     customruns
@@ -401,12 +415,16 @@ async fn auth_registry_requires_the_test_user() -> Result<()> {
     let auth = stack.auth_registry();
     let reference: Reference = format!("{}/{}:a", auth.address, unique_name("auth")).parse()?;
     let layer = ImageLayer::new(b"secret".to_vec(), "application/octet-stream".into(), None);
-    let config = Config::new(b"{}".to_vec(), "application/vnd.oci.empty.v1+json".into(), None);
+    let config = Config::new(
+        b"{}".to_vec(),
+        "application/vnd.oci.empty.v1+json".into(),
+        None,
+    );
 
     let anonymous = oci_client()
         .push(
             &reference,
-            &[layer.clone()],
+            std::slice::from_ref(&layer),
             config.clone(),
             &RegistryAuth::Anonymous,
             None,
@@ -419,7 +437,13 @@ async fn auth_registry_requires_the_test_user() -> Result<()> {
     let wrong = RegistryAuth::Basic(auth.username.clone(), "wrong".into());
     assert!(
         oci_client()
-            .push(&reference, &[layer.clone()], config.clone(), &wrong, None)
+            .push(
+                &reference,
+                std::slice::from_ref(&layer),
+                config.clone(),
+                &wrong,
+                None
+            )
             .await
             .is_err(),
         "a wrong password must be rejected"

@@ -31,7 +31,9 @@ pub async fn list(runtime: &Runtime, args: ListArgs) -> anyhow::Result<ExitCode>
     }
     output::print(args.output_format, &entries, || {
         if entries.is_empty() {
-            println!("no tasks are embedded in this build (run `cargo xtask build-tasks`, then rebuild)");
+            println!(
+                "no tasks are embedded in this build (run `cargo xtask build-tasks`, then rebuild)"
+            );
         }
         for e in &entries {
             println!("{:<20} {}  {}", e.name, e.digest, e.description);

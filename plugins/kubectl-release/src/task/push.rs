@@ -17,7 +17,8 @@ struct Pushed {
 }
 
 pub async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let reference: OciReference = args.reference.parse()?;
     let client = OciClient::new(OciOptions::default());
     let pushed = client

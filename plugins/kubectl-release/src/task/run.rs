@@ -13,10 +13,10 @@ use kubectl_release_runtime::{
 };
 use serde::Serialize;
 
+use crate::EXIT_TASK_FAILED;
 use crate::cli::{OutputFormat, RunArgs};
 use crate::output::{self, inline};
 use crate::source::{self, Origin};
-use crate::EXIT_TASK_FAILED;
 
 #[derive(Serialize)]
 struct Plan<'a> {
@@ -39,7 +39,10 @@ struct Report<'a> {
     outcome: &'a RunOutcome,
 }
 
-pub async fn run(runtime: &kubectl_release_runtime::Runtime, args: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    runtime: &kubectl_release_runtime::Runtime,
+    args: RunArgs,
+) -> anyhow::Result<ExitCode> {
     let grants = Grants::parse_all(args.grants.iter().map(String::as_str))?;
     let given = given_params(&args)?;
     let (task, origin) = source::load(runtime, &args.task).await?;
@@ -81,7 +84,9 @@ pub async fn run(runtime: &kubectl_release_runtime::Runtime, args: RunArgs) -> a
         uid: format!("cli-{}", std::process::id()),
         attempt: 0,
     };
-    let outcome = task.run_to_completion(&ctx, &bound, &identity, args.timeout).await;
+    let outcome = task
+        .run_to_completion(&ctx, &bound, &identity, args.timeout)
+        .await;
     let report = Report {
         task: &spec.name,
         digest: task.digest().to_string(),
@@ -131,7 +136,11 @@ fn log_sink(format: OutputFormat) -> LogSink {
         if line.level < LogLevel::Info && format != OutputFormat::Text {
             return;
         }
-        let fields: String = line.fields.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+        let fields: String = line
+            .fields
+            .iter()
+            .map(|(k, v)| format!(" {k}={v}"))
+            .collect();
         let level = serde_json::to_value(line.level).ok();
         let level = level.as_ref().and_then(|l| l.as_str()).unwrap_or("?");
         eprintln!("[{level}] {}{fields}", line.message);
@@ -155,9 +164,14 @@ fn print_plan(plan: &Plan) {
     for g in &plan.grants.cluster {
         println!("  {g}");
     }
-    let dir = |d: Option<&Path>| d.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+    let dir = |d: Option<&Path>| {
+        d.map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none".into())
+    };
     println!("input:   {} (read-only)", dir(plan.input));
     println!("output:  {} (write-only)", dir(plan.output));
-    println!("limits:  timeout {}, memory {} bytes", plan.timeout, plan.memory_bytes);
+    println!(
+        "limits:  timeout {}, memory {} bytes",
+        plan.timeout, plan.memory_bytes
+    );
 }
-

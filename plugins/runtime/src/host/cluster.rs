@@ -21,7 +21,10 @@ impl HostState {
 
 fn describe(target: &ObjectRef) -> String {
     match &target.namespace {
-        Some(ns) => format!("{}/{} {}/{}", target.api_version, target.kind, ns, target.name),
+        Some(ns) => format!(
+            "{}/{} {}/{}",
+            target.api_version, target.kind, ns, target.name
+        ),
         None => format!("{}/{} {}", target.api_version, target.kind, target.name),
     }
 }
@@ -52,7 +55,10 @@ impl cluster::Host for HostState {
         namespace: Option<String>,
         _label_selector: Option<String>,
     ) -> Result<Vec<String>, Error> {
-        let target = format!("{api_version}/{kind} in {}", namespace.as_deref().unwrap_or("all namespaces"));
+        let target = format!(
+            "{api_version}/{kind} in {}",
+            namespace.as_deref().unwrap_or("all namespaces")
+        );
         Err(self.cluster_denied("list", &target))
     }
 
@@ -64,15 +70,29 @@ impl cluster::Host for HostState {
         Err(self.cluster_denied("replace", &describe_json(&object)))
     }
 
-    async fn apply(&mut self, object: String, _field_manager: String, _dry_run: bool) -> Result<String, Error> {
+    async fn apply(
+        &mut self,
+        object: String,
+        _field_manager: String,
+        _dry_run: bool,
+    ) -> Result<String, Error> {
         Err(self.cluster_denied("apply", &describe_json(&object)))
     }
 
-    async fn patch(&mut self, target: ObjectRef, _kind: PatchKind, _patch: String) -> Result<String, Error> {
+    async fn patch(
+        &mut self,
+        target: ObjectRef,
+        _kind: PatchKind,
+        _patch: String,
+    ) -> Result<String, Error> {
         Err(self.cluster_denied("patch", &describe(&target)))
     }
 
-    async fn delete(&mut self, target: ObjectRef, _resource_version: Option<String>) -> Result<(), Error> {
+    async fn delete(
+        &mut self,
+        target: ObjectRef,
+        _resource_version: Option<String>,
+    ) -> Result<(), Error> {
         Err(self.cluster_denied("delete", &describe(&target)))
     }
 

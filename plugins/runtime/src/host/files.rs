@@ -120,7 +120,10 @@ impl files::Host for HostState {
         let real = contained(&root, &join(&root, &path, false)?, &path)?;
         let meta = std::fs::metadata(&real).map_err(|e| io_error(&path, e))?;
         if !meta.is_file() {
-            return Err(error(ErrorKind::Invalid, format!("path `{path}` is not a file")));
+            return Err(error(
+                ErrorKind::Invalid,
+                format!("path `{path}` is not a file"),
+            ));
         }
         // The bytes are copied into the task's memory; refuse early what could never fit.
         if meta.len() > self.ctx.limits.memory_bytes as u64 {
@@ -213,7 +216,10 @@ mod tests {
     #[test]
     fn join_refuses_escapes() {
         let root = Path::new("/r");
-        assert_eq!(join(root, "a/b.txt", false).unwrap(), Path::new("/r/a/b.txt"));
+        assert_eq!(
+            join(root, "a/b.txt", false).unwrap(),
+            Path::new("/r/a/b.txt")
+        );
         assert_eq!(join(root, "./a", false).unwrap(), Path::new("/r/a"));
         for bad in ["../x", "a/../../x", "/etc/passwd", "a\\b", ""] {
             assert!(join(root, bad, false).is_err(), "{bad} accepted");

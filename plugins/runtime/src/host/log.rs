@@ -78,7 +78,9 @@ impl log::Host for HostState {
             if self.log_lines == MAX_LINES_PER_CALL + 1 {
                 self.ctx.log.emit(&LogLine {
                     level: LogLevel::Warn,
-                    message: format!("task logged more than {MAX_LINES_PER_CALL} lines; dropping the rest"),
+                    message: format!(
+                        "task logged more than {MAX_LINES_PER_CALL} lines; dropping the rest"
+                    ),
                     fields: vec![],
                 });
             }

@@ -12,8 +12,10 @@ mod reference;
 
 pub use artifact::{COMPONENT_VERSION_LAYER, WASM_MAGIC, check_component_header, wasm_config_json};
 pub use auth::{AuthSource, default_docker_config_path};
-pub use cache::{ComponentCache, default_cache_root};
-pub use client::{OciClient, OciOptions, PulledComponent, PushedComponent};
+pub use cache::{CACHE_ENV, ComponentCache, default_cache_root};
+pub use client::{
+    DEFAULT_MAX_COMPONENT_BYTES, OciClient, OciOptions, PulledComponent, PushedComponent,
+};
 pub use reference::{INSECURE_REGISTRIES_ENV, OciReference};
 
 pub use oci_wasm::{

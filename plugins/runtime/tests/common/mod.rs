@@ -55,7 +55,9 @@ impl Harness {
     }
 
     pub fn fixture(&self) -> Arc<LoadedTask> {
-        self.runtime.load_bytes(&fixture_bytes(), "fixture").unwrap()
+        self.runtime
+            .load_bytes(&fixture_bytes(), "fixture")
+            .unwrap()
     }
 }
 
