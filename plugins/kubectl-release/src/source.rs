@@ -80,14 +80,13 @@ pub async fn load(runtime: &Runtime, task: &TaskRef) -> anyhow::Result<(Arc<Load
 async fn load_oci(runtime: &Runtime, reference: &str) -> anyhow::Result<(Arc<LoadedTask>, Origin)> {
     let parsed: OciReference = reference.parse()?;
     let client = OciClient::new(OciOptions::default());
-    let pulled = client
-        .pull_component(&parsed)
+    let (loaded, pulled) = runtime
+        .load_oci(&client, &parsed)
         .await
-        .with_context(|| format!("pulling {reference}"))?;
-    if !reference.contains("@sha256:") {
+        .with_context(|| format!("loading {reference}"))?;
+    if parsed.digest().is_none() {
         eprintln!("resolved {reference} to {}", pulled.pinned);
     }
-    let loaded = runtime.load_bytes(&pulled.bytes, &pulled.pinned)?;
     Ok((
         loaded,
         Origin::Oci {

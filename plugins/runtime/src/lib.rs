@@ -9,6 +9,7 @@ mod bindings;
 pub mod contract;
 pub mod digest;
 pub mod engine;
+mod fsutil;
 pub mod grants;
 pub mod host;
 pub mod limits;

@@ -1,7 +1,6 @@
 //! Native code compiled from a component, cached on disk by the component's digest, so a second
 //! process start deserializes (milliseconds) instead of compiling (tens of milliseconds or more).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use wasmtime::component::Component;
@@ -55,7 +54,7 @@ pub fn load(
         .engine
         .precompile_component(bytes)
         .map_err(CompileError::Invalid)?;
-    if let Err(err) = store(&path, &native) {
+    if let Err(err) = crate::fsutil::write_atomic(&path, &native) {
         // The cache only saves time; a read-only home must not stop a run.
         tracing::warn!(path = %path.display(), error = %err, "could not cache precompiled artifact");
     }
@@ -63,32 +62,4 @@ pub fn load(
     let component = unsafe { Component::deserialize(&engine.engine, &native) }
         .map_err(CompileError::Invalid)?;
     Ok((component, LoadPath::Compiled))
-}
-
-/// Writes to a temporary file in the same directory, then renames: concurrent processes never
-/// see a half-written artifact.
-fn store(path: &std::path::Path, native: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("artifact paths have a parent");
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir)?;
-    tmp.1.write_all(native)?;
-    tmp.1.sync_all()?;
-    std::fs::rename(&tmp.0, path)
-}
-
-fn tempfile_in(dir: &std::path::Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let name = format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    );
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    Ok((path, file))
 }

@@ -1,7 +1,10 @@
 //! "Did you mean" hints for misspelled names.
 
 /// The candidate closest to `given`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     // Two edits cover a dropped, doubled or swapped letter; fewer than the name's own length
     // keeps very short names from matching everything.
     candidates

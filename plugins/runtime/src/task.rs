@@ -12,6 +12,7 @@ use crate::bindings::{Task, TaskPre};
 use crate::contract::{self, ContractError};
 use crate::engine::TaskEngine;
 use crate::host::HostState;
+use crate::oci::{OciClient, OciError, OciReference, PulledComponent};
 use crate::params::TaskSpec;
 use crate::precompiled::{self, CompileError, LoadPath};
 
@@ -35,6 +36,8 @@ pub enum LoadError {
         #[source]
         source: ContractError,
     },
+    #[error(transparent)]
+    Oci(#[from] OciError),
     #[error("{origin}: cannot link the component to this host: {source:#}")]
     Link {
         origin: String,
@@ -109,6 +112,18 @@ impl Runtime {
             source,
         })?;
         self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Pulls `reference` (a tag is resolved to a digest first; every byte is verified against
+    /// its digest; a digest already in the component cache costs no network call) and loads it.
+    pub async fn load_oci(
+        &self,
+        client: &OciClient,
+        reference: &OciReference,
+    ) -> Result<(Arc<LoadedTask>, PulledComponent), LoadError> {
+        let pulled = client.pull_component(reference).await?;
+        let task = self.load_bytes(&pulled.bytes, &pulled.pinned)?;
+        Ok((task, pulled))
     }
 
     /// Loads `bytes`; `origin` (a path, a reference, a task name) goes into error messages.

@@ -356,7 +356,7 @@ mod private {
     use super::*;
 
     const REAPER: &str = r#"
-users=$1; lock=$2; stack=$3; grace=$4
+users=$1; lock=$2; stack=$3; grace=$4; log=$5
 idle=0
 while :; do
   sleep 1
@@ -369,7 +369,7 @@ while :; do
   done
   if [ "$live" = 1 ]; then idle=0; else idle=$((idle + 1)); fi
   if [ "$idle" -ge "$grace" ]; then
-    "$stack" down >>"$users/../reaper.log" 2>&1
+    "$stack" down >>"$log" 2>&1
     rm -rf "$users"
     exit 0
   fi
@@ -444,6 +444,7 @@ done
             .arg(lock)
             .arg(stack_script)
             .arg(REAPER_GRACE_SECONDS.to_string())
+            .arg(base.join("kubectl-release-stack.reaper.log"))
             .env("KUBECTL_RELEASE_STACK_DIR", dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -15,7 +15,6 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::OciError;
 use crate::Digest;
@@ -127,29 +126,9 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-/// Writes `bytes` to a unique temporary file next to `path`, syncs it and renames it over
-/// `path`: rename within one directory is atomic on POSIX file systems.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().expect("cache paths have a parent");
-    fs::create_dir_all(dir).map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        remove_quietly(&tmp);
-        return Err(OciError::io(format!("writing {}", path.display()), e));
-    }
-    Ok(())
+    crate::fsutil::write_atomic(path, bytes)
+        .map_err(|e| OciError::io(format!("writing {}", path.display()), e))
 }
 
 #[cfg(test)]
