@@ -13,7 +13,7 @@
 //! re-hash the blob, so a corrupted entry is dropped and pulled again instead of being run.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::OciError;
