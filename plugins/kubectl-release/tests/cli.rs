@@ -159,6 +159,8 @@ fn a_failing_task_exits_1_with_the_reason() {
     assert_eq!(slow.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&slow.stdout).unwrap();
     assert_eq!(report["reason"], "DeadlineExceeded");
+    let message = report["message"].as_str().unwrap();
+    assert!(message.contains("timeout of 200ms"), "{message}");
 }
 
 #[test]

@@ -185,8 +185,19 @@ impl LoadedTask {
         loop {
             let remaining = total.saturating_sub(started.elapsed());
             let mut call_ctx = ctx.clone();
+            let capped = remaining < call_ctx.limits.deadline;
             call_ctx.limits.deadline = call_ctx.limits.deadline.min(remaining);
             match self.call(&call_ctx, params, identity, state.take()).await {
+                // The user set `total`; the time left of it is an implementation detail.
+                RunOutcome::Failed(f) if capped && f.reason == reason::DEADLINE_EXCEEDED => {
+                    return RunOutcome::failed(
+                        reason::DEADLINE_EXCEEDED,
+                        format!(
+                            "the task did not finish within its timeout of {}",
+                            human(total)
+                        ),
+                    );
+                }
                 RunOutcome::Pending {
                     retry_after,
                     state: next,

@@ -25,5 +25,5 @@ pub async fn dispatch(cmd: TaskCommand) -> anyhow::Result<ExitCode> {
 /// One engine for this process; the CLI runs one task at a time, so the pool stays small.
 fn runtime() -> anyhow::Result<Runtime> {
     let engine = EngineBuilder::default().max_concurrent_runs(4).build()?;
-    Ok(Runtime::new(engine).map_err(|e| anyhow::anyhow!("{e:#}"))?)
+    Runtime::new(engine).map_err(|e| anyhow::anyhow!("{e:#}"))
 }
