@@ -25,6 +25,8 @@ pub enum Command {
     /// Run, inspect, publish and fetch task components.
     #[command(subcommand)]
     Task(TaskCommand),
+    /// Promote a snapshot's images by digest: tag in place, or copy to release repositories.
+    Promote(crate::promote::PromoteArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 mod cli;
 mod embedded;
 mod output;
+mod promote;
 mod source;
 mod task;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Task(cmd) => task::dispatch(cmd).await,
+            Command::Promote(args) => promote::promote(args).await,
         }
     });
     match result {

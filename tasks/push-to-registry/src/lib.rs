@@ -23,6 +23,8 @@ pub mod time;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod scenarios;
 
 pub use execute::{Counts, execute};
 pub use input::{Grants, Item, Request};

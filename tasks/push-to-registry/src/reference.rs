@@ -23,7 +23,9 @@ impl ImageRef {
                 Some(tag) => format!(
                     "`{text}` uses the tag `{tag}`, not a digest: promotion needs `REPOSITORY@sha256:<64 hex>` so that the tested image is the released one"
                 ),
-                None => format!("`{text}` has no digest: promotion needs `REPOSITORY@sha256:<64 hex>`"),
+                None => {
+                    format!("`{text}` has no digest: promotion needs `REPOSITORY@sha256:<64 hex>`")
+                }
             });
         };
         if let Some(tag) = tag_of(name) {
@@ -62,7 +64,10 @@ fn tag_of(name: &str) -> Option<&str> {
     if !name.contains('/') {
         // `host:5000` alone has no path; `app:v1` has a tag. Either way not a usable repository,
         // but only the second is a tag.
-        return last.split_once(':').map(|(_, t)| t).filter(|t| !t.chars().all(|c| c.is_ascii_digit()));
+        return last
+            .split_once(':')
+            .map(|(_, t)| t)
+            .filter(|t| !t.chars().all(|c| c.is_ascii_digit()));
     }
     last.split_once(':').map(|(_, t)| t)
 }
@@ -71,7 +76,11 @@ pub fn validate_digest(digest: &str) -> Result<(), String> {
     let Some(hex) = digest.strip_prefix("sha256:") else {
         return Err(format!("digest `{digest}` is not `sha256:<64 hex>`"));
     };
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "digest `{digest}` is not `sha256:` followed by 64 lowercase hex digits"
         ));
@@ -99,11 +108,17 @@ pub fn validate_repository(repository: &str) -> Result<(), String> {
     }
     for component in path.split('/') {
         let ok = !component.is_empty()
+            && component.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
             && component
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-            && component.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && component.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && component
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
         if !ok {
             return Err(format!(
                 "repository `{repository}`: path component `{component}` must be lowercase letters, digits and separators (. _ -)"
@@ -125,7 +140,10 @@ mod tests {
         assert_eq!(r.repository, "127.0.0.1:5000/team/app");
         assert_eq!(r.digest, format!("sha256:{HEX}"));
         assert_eq!(r.hex(), HEX);
-        assert_eq!(r.to_string(), format!("127.0.0.1:5000/team/app@sha256:{HEX}"));
+        assert_eq!(
+            r.to_string(),
+            format!("127.0.0.1:5000/team/app@sha256:{HEX}")
+        );
     }
 
     #[test]
@@ -162,8 +180,16 @@ mod tests {
         assert!(validate_repository("localhost/app").is_ok());
         assert!(validate_repository("127.0.0.1:5000/a/b-c/d_e.f").is_ok());
         assert!(validate_repository("app").unwrap_err().contains("registry"));
-        assert!(validate_repository("org/app").unwrap_err().contains("registry host"));
-        assert!(validate_repository("quay.io/Org/app").unwrap_err().contains("`Org`"));
+        assert!(
+            validate_repository("org/app")
+                .unwrap_err()
+                .contains("registry host")
+        );
+        assert!(
+            validate_repository("quay.io/Org/app")
+                .unwrap_err()
+                .contains("`Org`")
+        );
         assert!(validate_repository("quay.io/org//app").is_err());
         assert!(validate_repository("quay.io/org/-app").is_err());
     }

@@ -31,7 +31,8 @@ pub fn parse(text: &str) -> Option<i64> {
     if rest.is_empty() {
         return Some(seconds);
     }
-    if !(rest.starts_with('T') || rest.starts_with('t') || rest.starts_with(' ')) || rest.len() < 9 {
+    if !(rest.starts_with('T') || rest.starts_with('t') || rest.starts_with(' ')) || rest.len() < 9
+    {
         return None;
     }
     let time = &rest[1..];
@@ -40,9 +41,17 @@ pub fn parse(text: &str) -> Option<i64> {
         return None;
     }
     let field = |s: &str| -> Option<i64> {
-        if s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit()) { s.parse().ok() } else { None }
+        if s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit()) {
+            s.parse().ok()
+        } else {
+            None
+        }
     };
-    let (h, m, s) = (field(&time[0..2])?, field(&time[3..5])?, field(&time[6..8])?);
+    let (h, m, s) = (
+        field(&time[0..2])?,
+        field(&time[3..5])?,
+        field(&time[6..8])?,
+    );
     if h > 23 || m > 59 || s > 60 {
         return None;
     }
@@ -57,9 +66,16 @@ pub fn parse(text: &str) -> Option<i64> {
     }
     match rest {
         "" | "Z" | "z" => Some(seconds),
-        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":" => {
+        zone if zone.len() == 6
+            && (zone.starts_with('+') || zone.starts_with('-'))
+            && &zone[3..4] == ":" =>
+        {
             let offset = field(&zone[1..3])? * 3600 + field(&zone[4..6])? * 60;
-            Some(if zone.starts_with('+') { seconds - offset } else { seconds + offset })
+            Some(if zone.starts_with('+') {
+                seconds - offset
+            } else {
+                seconds + offset
+            })
         }
         _ => None,
     }
@@ -135,7 +151,15 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -157,7 +181,15 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_time() {
-        for bad in ["", "yesterday", "2024-13-01", "2023-02-29", "2024-05-01T12:34", "2024-05-01T12:34:56+0200", "2024-05-01T25:00:00Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2023-02-29",
+            "2024-05-01T12:34",
+            "2024-05-01T12:34:56+0200",
+            "2024-05-01T25:00:00Z",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }
@@ -169,7 +201,10 @@ mod tests {
         assert_eq!(format(t, "%Y-%m-%d").unwrap(), "2024-05-01");
         assert_eq!(format(t, "%Y%m%d%H%M%S").unwrap(), "20240501123456");
         assert_eq!(format(t, "v%Y.%m.%d-100%%").unwrap(), "v2024.05.01-100%");
-        assert_eq!(format(-1, "%Y-%m-%dT%H:%M:%S").unwrap(), "1969-12-31T23:59:59");
+        assert_eq!(
+            format(-1, "%Y-%m-%dT%H:%M:%S").unwrap(),
+            "1969-12-31T23:59:59"
+        );
         assert!(format(t, "%j").unwrap_err().contains("`%j`"));
         assert!(check_format("%Y%").is_err());
     }

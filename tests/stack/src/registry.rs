@@ -106,6 +106,53 @@ impl Registry {
         }
     }
 
+    /// Stops the registry and starts it again on the same address with the same storage and
+    /// credentials, as an operator's restart would; clients see refused connections meanwhile.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.start_again()
+    }
+
+    /// Starts a stopped registry again on the same address and storage (see [`Self::stop`]).
+    pub fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let config_path = self.dir.path().join("config.yml");
+        let log_path = self.dir.path().join("registry.log");
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .map_err(|e| err(format!("opening {}: {e}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| err(format!("cloning the log handle: {e}")))?;
+        let mut child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(|e| err(format!("starting {REGISTRY_BIN}: {e}")))?;
+        match wait_ready(&mut child, self.addr) {
+            Ok(()) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(err(format!(
+                    "restarting the registry on {}: {e}; registry log:\n{}",
+                    self.addr,
+                    self.log()
+                )))
+            }
+        }
+    }
+
     fn launch(auth: Option<(String, String)>) -> Result<Self> {
         if !Path::new(REGISTRY_BIN).exists() {
             return Err(err(format!(

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions};
 use kubectl_release_runtime::{
     FileTrees, GivenValue, Grants, Limits, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome,
     Value, params,
@@ -67,7 +68,16 @@ pub async fn run(
 
     let files = FileTrees::new(args.input.as_deref(), args.output.as_deref())
         .context("preparing the task's file trees")?;
+    // Registry access only for runs granted some: credentials from the docker config.
+    let registry = if grants.registry.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            RegistryClient::new(RegistryOptions::default()).context("preparing registry access")?,
+        ))
+    };
     let ctx = RunContext {
+        registry,
         grants: Arc::new(grants),
         files,
         log: log_sink(args.output_format),

@@ -16,6 +16,7 @@ pub use log::{LogLevel, LogLine, LogSink};
 use crate::bindings::types;
 use crate::grants::Grants;
 use crate::limits::{Limits, MemoryLimiter};
+use crate::registry::RegistryClient;
 
 /// Everything a run was given, shared by every call of the run (a `pending` task is called again).
 #[derive(Clone)]
@@ -25,6 +26,9 @@ pub struct RunContext {
     pub log: LogSink,
     pub clock: Clock,
     pub limits: Limits,
+    /// Registry access for the `registry` interface, shared by runs; `None` answers every
+    /// registry call `denied`. Grants are checked before it is used.
+    pub registry: Option<Arc<RegistryClient>>,
 }
 
 impl Default for RunContext {
@@ -35,6 +39,7 @@ impl Default for RunContext {
             log: LogSink::tracing(),
             clock: Clock::System,
             limits: Limits::default(),
+            registry: None,
         }
     }
 }

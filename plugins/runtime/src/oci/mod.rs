@@ -5,10 +5,10 @@
 //! cached, under its digests (never under a tag).
 
 mod artifact;
-mod auth;
+pub(crate) mod auth;
 mod cache;
 mod client;
-mod reference;
+pub(crate) mod reference;
 
 pub use artifact::{COMPONENT_VERSION_LAYER, WASM_MAGIC, check_component_header, wasm_config_json};
 pub use auth::{AuthSource, default_docker_config_path};

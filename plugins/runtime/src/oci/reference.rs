@@ -163,7 +163,7 @@ impl fmt::Debug for OciReference {
     }
 }
 
-fn looks_like_host(s: &str) -> bool {
+pub(crate) fn looks_like_host(s: &str) -> bool {
     s.contains('.') || s.contains(':') || s == "localhost" || s.starts_with('[')
 }
 
@@ -188,7 +188,7 @@ fn split_host_port(registry: &str) -> Result<(&str, Option<&str>), String> {
     }
 }
 
-fn check_host(registry: &str) -> Result<(), String> {
+pub(crate) fn check_host(registry: &str) -> Result<(), String> {
     let (host, port) = split_host_port(registry)?;
     if registry.starts_with('[') {
         host.parse::<std::net::Ipv6Addr>()
@@ -208,7 +208,7 @@ fn check_host(registry: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn is_loopback_host(registry: &str) -> bool {
+pub(crate) fn is_loopback_host(registry: &str) -> bool {
     let Ok((host, _)) = split_host_port(registry) else {
         return false;
     };
@@ -226,7 +226,7 @@ fn is_loopback_host(registry: &str) -> bool {
 }
 
 /// OCI distribution spec: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
-fn check_repository(repo: &str) -> Result<(), String> {
+pub(crate) fn check_repository(repo: &str) -> Result<(), String> {
     if repo.is_empty() {
         return Err("the repository is empty".to_owned());
     }

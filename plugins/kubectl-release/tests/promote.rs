@@ -1,0 +1,564 @@
+//! `kubectl release promote` as a user runs it: the real binary, the embedded `push-to-registry`
+//! task, a real registry (Debian's `docker-registry`, distribution 2.8: no referrers API, so
+//! signatures travel as cosign-style `sha256-<hex>.sig` tags).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use kubectl_release_runtime::Digest;
+use kubectl_release_runtime::registry::{AuthSource, RegistryClient, RegistryOptions, Repository};
+use kubectl_release_stack::registry::Registry;
+use serde_json::Value as Json;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const GIT_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+struct Cli {
+    cache: tempfile::TempDir,
+    /// An empty docker config unless a test writes one.
+    docker: tempfile::TempDir,
+    files: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            cache: tempfile::tempdir().unwrap(),
+            docker: tempfile::tempdir().unwrap(),
+            files: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.files.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+            .args(args)
+            .env("KUBECTL_RELEASE_CACHE", self.cache.path())
+            .env("DOCKER_CONFIG", self.docker.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn promote(&self, snapshot: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["promote", "-f", snapshot.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(out: &Output) -> Json {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+fn tokio() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(auth: AuthSource) -> Arc<RegistryClient> {
+    Arc::new(
+        RegistryClient::new(RegistryOptions {
+            auth,
+            ..RegistryOptions::default()
+        })
+        .unwrap(),
+    )
+}
+
+fn repo(registry: &Registry, path: &str) -> Repository {
+    format!("{}/{path}", registry.addr()).parse().unwrap()
+}
+
+async fn put(
+    c: &RegistryClient,
+    repo: &Repository,
+    tag: Option<&str>,
+    media_type: &str,
+    bytes: Vec<u8>,
+) -> (Digest, usize) {
+    let reference = match tag {
+        Some(t) => format!("{repo}:{t}"),
+        None => format!("{repo}@{}", Digest::of(&bytes)),
+    };
+    let len = bytes.len();
+    (
+        c.put_manifest(&reference.parse().unwrap(), media_type, bytes)
+            .await
+            .unwrap(),
+        len,
+    )
+}
+
+/// A small single-platform image: config (with labels) and `layers` tiny layers.
+async fn push_image(
+    c: &RegistryClient,
+    repo: &Repository,
+    seed: &str,
+    arch: &str,
+    tag: Option<&str>,
+) -> (Digest, usize) {
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","created":"2024-05-01T12:34:56Z","config":{{"Labels":{{"version":"1.4.2","seed":"{seed}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let config_digest = c.put_blob(repo, config.clone().into_bytes()).await.unwrap();
+    let mut layers = vec![];
+    for i in 0..2 {
+        let bytes =
+            format!("layer {i} of {seed}/{arch} {}", "x".repeat(200 * (i + 1))).into_bytes();
+        let len = bytes.len();
+        let d = c.put_blob(repo, bytes).await.unwrap();
+        layers.push(format!(
+            r#"{{"mediaType":"{OCI_LAYER}","digest":"{d}","size":{len}}}"#
+        ));
+    }
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{}]}}"#,
+        config.len(),
+        layers.join(",")
+    );
+    put(c, repo, tag, OCI_MANIFEST, manifest.into_bytes()).await
+}
+
+/// A 4-platform index, untagged (the build pushed it by digest).
+async fn push_index(c: &RegistryClient, repo: &Repository, seed: &str) -> Digest {
+    let mut entries = vec![];
+    for arch in ["amd64", "arm64", "s390x", "ppc64le"] {
+        let (d, size) = push_image(c, repo, seed, arch, None).await;
+        entries.push(format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":{size},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    put(c, repo, None, OCI_INDEX, index.into_bytes()).await.0
+}
+
+/// A cosign-style signature of `subject`: tagged `sha256-<hex>.sig`.
+async fn push_signature(c: &RegistryClient, repo: &Repository, subject: &Digest) -> Digest {
+    let config = b"{}".to_vec();
+    let config_digest = c.put_blob(repo, config.clone()).await.unwrap();
+    let payload = format!(r#"{{"critical":{{"image":{{"docker-manifest-digest":"{subject}"}}}}}}"#)
+        .into_bytes();
+    let payload_len = payload.len();
+    let payload_digest = c.put_blob(repo, payload).await.unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":2}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{payload_digest}","size":{payload_len},"annotations":{{"dev.cosignproject.cosign/signature":"MEUCIQ"}}}}]}}"#
+    );
+    let tag = format!(
+        "sha256-{}.sig",
+        subject.to_string().trim_start_matches("sha256:")
+    );
+    put(c, repo, Some(&tag), OCI_MANIFEST, manifest.into_bytes())
+        .await
+        .0
+}
+
+async fn resolve(c: &RegistryClient, reference: &str) -> Option<String> {
+    c.resolve(&reference.parse().unwrap())
+        .await
+        .ok()
+        .map(|d| d.digest)
+}
+
+async fn tags(c: &RegistryClient, repo: &Repository) -> BTreeSet<String> {
+    c.list_tags(repo)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// Every blob data file in the registry's storage: a mount adds none.
+fn stored_blobs(registry: &Registry) -> BTreeSet<PathBuf> {
+    fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().is_some_and(|n| n == "data")
+                && p.to_string_lossy().contains("/blobs/")
+            {
+                out.insert(p);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&registry.storage_root(), &mut out);
+    out
+}
+
+fn snapshot(components: &[(&str, String)]) -> String {
+    let mut s = String::from(
+        "apiVersion: appstudio.redhat.com/v1alpha1\nkind: Snapshot\nmetadata:\n  name: snap-1\nspec:\n  application: shop\n  components:\n",
+    );
+    for (name, image) in components {
+        s.push_str(&format!(
+            "    - name: {name}\n      containerImage: {image}\n      source:\n        git:\n          url: https://git.example/{name}\n          revision: {GIT_SHA}\n"
+        ));
+    }
+    s
+}
+
+fn count(report: &Json, name: &str) -> u64 {
+    report[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count `{name}` in {report}"))
+}
+
+#[test]
+fn multi_arch_index_is_promoted_by_digest_with_its_signature_and_a_rerun_writes_nothing() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let build = repo(&registry, "build/shop");
+    let release = repo(&registry, "release/shop");
+    let (index, sig) = rt.block_on(async {
+        let index = push_index(&c, &build, "shop").await;
+        let sig = push_signature(&c, &build, &index).await;
+        (index, sig)
+    });
+    let blobs_before = stored_blobs(&registry);
+
+    let cli = Cli::new();
+    let snap = cli.file(
+        "snapshot.yaml",
+        &snapshot(&[("shop", format!("{build}@{index}"))]),
+    );
+    let mapping = cli.file(
+        "mapping.yaml",
+        &format!(
+            "components:\n  - name: shop\n    repository: {release}\n    tags: [released, \"v1-{{{{ git_short_sha }}}}\", \"{{{{ labels.version }}}}\"]\n"
+        ),
+    );
+    let map = mapping.to_str().unwrap();
+
+    // Dry run: the plan, nothing written.
+    let dry = cli.promote(&snap, &["--mapping", map, "--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let table = text(&dry.stdout);
+    assert!(
+        table.contains("COMPONENT") && table.contains("v1-0123456") && table.contains("1.4.2"),
+        "{table}"
+    );
+    assert!(
+        table.contains("5 manifests, 14 blobs, 1 referrers"),
+        "{table}"
+    );
+    assert!(
+        rt.block_on(tags(&c, &release)).is_empty(),
+        "a dry run wrote tags"
+    );
+
+    let first = cli.promote(&snap, &["--mapping", map, "-o", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let report = json(&first);
+    assert_eq!(count(&report, "tagged"), 3, "{report}");
+    assert_eq!(count(&report, "unchanged"), 0);
+    assert_eq!(
+        count(&report, "manifests-copied"),
+        5,
+        "4 children and the index: {report}"
+    );
+    assert_eq!(count(&report, "referrers-copied"), 1, "{report}");
+    assert_eq!(
+        count(&report, "bytes-copied"),
+        0,
+        "same registry: every blob is mounted"
+    );
+    assert_eq!(count(&report, "blobs-mounted"), 12 + 2, "{report}");
+    let image = &report["images"][0];
+    assert_eq!(image["name"], "shop");
+    assert_eq!(image["shasum"], index.to_string());
+    assert_eq!(
+        image["arches"],
+        serde_json::json!(["amd64", "arm64", "s390x", "ppc64le"])
+    );
+    assert_eq!(
+        image["urls"],
+        serde_json::json!([
+            format!("{release}:released"),
+            format!("{release}:v1-0123456"),
+            format!("{release}:1.4.2")
+        ])
+    );
+
+    rt.block_on(async {
+        // Digest preserved, for every tag; the signature followed under its digest tag.
+        for tag in ["released", "v1-0123456", "1.4.2"] {
+            assert_eq!(
+                resolve(&c, &format!("{release}:{tag}")).await,
+                Some(index.to_string()),
+                "{tag}"
+            );
+        }
+        let sig_tag = format!(
+            "sha256-{}.sig",
+            index.to_string().trim_start_matches("sha256:")
+        );
+        assert_eq!(
+            resolve(&c, &format!("{release}:{sig_tag}")).await,
+            Some(sig.to_string())
+        );
+        let src = c
+            .get_manifest(&format!("{build}@{index}").parse().unwrap())
+            .await
+            .unwrap();
+        let dst = c
+            .get_manifest(&format!("{release}:released").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(src.bytes, dst.bytes, "the exact bytes");
+    });
+    assert_eq!(
+        stored_blobs(&registry),
+        blobs_before,
+        "mounts store no new blob data"
+    );
+
+    // Again: everything is already there.
+    let second = cli.promote(&snap, &["--mapping", map, "-o", "json"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    let report = json(&second);
+    assert_eq!(count(&report, "tagged"), 0, "{report}");
+    assert_eq!(count(&report, "unchanged"), 3);
+    assert_eq!(count(&report, "manifests-copied"), 0);
+    assert_eq!(count(&report, "referrers-copied"), 0);
+    assert_eq!(count(&report, "blobs-mounted"), 0);
+}
+
+#[test]
+fn in_place_tagging_of_several_components_at_once() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let names = ["api", "worker", "ui"];
+    let images: Vec<(String, Digest)> = rt.block_on(async {
+        let mut out = vec![];
+        for n in names {
+            let r = repo(&registry, &format!("build/{n}"));
+            let (d, _) = push_image(&c, &r, n, "amd64", Some("build-7")).await;
+            out.push((r.to_string(), d));
+        }
+        out
+    });
+    let cli = Cli::new();
+    let components: Vec<(&str, String)> = names
+        .iter()
+        .zip(&images)
+        .map(|(n, (r, d))| (*n, format!("{r}@{d}")))
+        .collect();
+    let snap = cli.file("snapshot.yaml", &snapshot(&components));
+    let out = cli.promote(
+        &snap,
+        &[
+            "--tag",
+            "released",
+            "--tag",
+            "{{ digest_sha }}",
+            "--concurrency",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("tagged 6, unchanged 0"), "{stdout}");
+    rt.block_on(async {
+        for (r, d) in &images {
+            assert_eq!(
+                resolve(&c, &format!("{r}:released")).await,
+                Some(d.to_string())
+            );
+            let hex = d.to_string().trim_start_matches("sha256:").to_owned();
+            assert_eq!(
+                resolve(&c, &format!("{r}:{hex}")).await,
+                Some(d.to_string())
+            );
+        }
+    });
+    let again = cli.promote(
+        &snap,
+        &[
+            "--tag",
+            "released",
+            "--tag",
+            "{{ digest_sha }}",
+            "-o",
+            "yaml",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stdout).contains("unchanged: 6"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_name_the_component_and_write_nothing() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let build = repo(&registry, "build/api");
+    let release = repo(&registry, "release/api");
+    let (digest, _) = rt.block_on(push_image(&c, &build, "api", "amd64", Some("build-1")));
+    let good = format!("{build}@{digest}");
+    let cli = Cli::new();
+
+    let tagged = cli.file(
+        "tagged.yaml",
+        &snapshot(&[("api", good.clone()), ("worker", format!("{build}:latest"))]),
+    );
+    let out = cli.promote(&tagged, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("component `worker`") && err.contains("uses the tag `latest`"),
+        "{err}"
+    );
+
+    let snap = cli.file("snapshot.yaml", &snapshot(&[("api", good.clone())]));
+    let mapping = cli.file("mapping.yaml", &format!("components:\n  - name: api\n    repository: {release}\n  - name: ghost\n    repository: {release}\n"));
+    let out = cli.promote(&snap, &["--mapping", mapping.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`ghost` is not in the snapshot"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cli.promote(&snap, &["--tag", "ok", "--tag", "not/ok"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("tag `not/ok` contains `/`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Only the registry can tell: the image has no such label. Still refused before any write.
+    let out = cli.promote(&snap, &["--tag", "released", "--tag", "{{ labels.nope }}"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("component `api`") && err.contains("no label `nope`"),
+        "{err}"
+    );
+
+    let ts: BTreeSet<String> = rt.block_on(tags(&c, &build));
+    assert_eq!(
+        ts,
+        BTreeSet::from(["build-1".to_owned()]),
+        "no tag was written"
+    );
+    assert!(rt.block_on(tags(&c, &release)).is_empty());
+}
+
+fn base64(input: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = input.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn credentials_come_from_the_docker_config_and_never_show() {
+    const PASSWORD: &str = "pr0mote-Secret-word";
+    let registry = Registry::start_with_htpasswd("releaser", PASSWORD).unwrap();
+    let auth = base64(&format!("releaser:{PASSWORD}"));
+    let config = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        registry.addr()
+    );
+    let cli = Cli::new();
+    std::fs::write(cli.docker.path().join("config.json"), &config).unwrap();
+
+    let rt = tokio();
+    let c = client(AuthSource::DockerConfigDir(cli.docker.path().to_path_buf()));
+    let build = repo(&registry, "build/api");
+    let release = repo(&registry, "release/api");
+    let (digest, _) = rt.block_on(push_image(&c, &build, "api", "amd64", None));
+    let snap = cli.file(
+        "snapshot.yaml",
+        &snapshot(&[("api", format!("{build}@{digest}"))]),
+    );
+    let mapping = cli.file(
+        "mapping.yaml",
+        &format!("components: [{{name: api, repository: {release}, tags: [released]}}]\n"),
+    );
+
+    let out = cli.promote(
+        &snap,
+        &["--mapping", mapping.to_str().unwrap(), "-o", "json", "-vv"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        rt.block_on(resolve(&c, &format!("{release}:released"))),
+        Some(digest.to_string())
+    );
+    for stream in [text(&out.stdout), text(&out.stderr)] {
+        assert!(
+            !stream.contains(PASSWORD) && !stream.contains(&auth),
+            "credentials leaked:\n{stream}"
+        );
+    }
+
+    // Without the credentials: a failure naming the component, nothing written.
+    std::fs::remove_file(cli.docker.path().join("config.json")).unwrap();
+    let out = cli.promote(
+        &snap,
+        &[
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--tag",
+            "x",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("component `api`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
