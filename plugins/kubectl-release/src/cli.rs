@@ -27,6 +27,10 @@ pub enum Command {
     Task(TaskCommand),
     /// Promote a snapshot's images by digest: tag in place, or copy to release repositories.
     Promote(crate::promote::PromoteArgs),
+    /// Render a devfile's deploy manifests with layered config and images pinned by digest.
+    Render(crate::render::RenderArgs),
+    /// Render and publish the manifests as a Flux OCI artifact; prints its digest.
+    Bundle(crate::render::BundleArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod cli;
 mod embedded;
 mod output;
 mod promote;
+mod render;
 mod source;
 mod task;
 
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Task(cmd) => task::dispatch(cmd).await,
             Command::Promote(args) => promote::promote(args).await,
+            Command::Render(args) => render::render(args).await,
+            Command::Bundle(args) => render::bundle(args).await,
         }
     });
     match result {

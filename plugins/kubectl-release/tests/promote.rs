@@ -19,7 +19,6 @@ const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const GIT_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 struct Cli {
-    cache: tempfile::TempDir,
     /// An empty docker config unless a test writes one.
     docker: tempfile::TempDir,
     files: tempfile::TempDir,
@@ -28,7 +27,6 @@ struct Cli {
 impl Cli {
     fn new() -> Self {
         Self {
-            cache: tempfile::tempdir().unwrap(),
             docker: tempfile::tempdir().unwrap(),
             files: tempfile::tempdir().unwrap(),
         }
@@ -43,7 +41,11 @@ impl Cli {
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
             .args(args)
-            .env("KUBECTL_RELEASE_CACHE", self.cache.path())
+            // Shared by these tests, so the component is compiled once, not once per run.
+            .env(
+                "KUBECTL_RELEASE_CACHE",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
+            )
             .env("DOCKER_CONFIG", self.docker.path())
             .env_remove("RUST_LOG")
             .output()
@@ -178,6 +180,33 @@ async fn push_signature(c: &RegistryClient, repo: &Repository, subject: &Digest)
         .0
 }
 
+/// An OCI 1.1 SBOM referrer of `subject` (size `subject_size`), listed in the referrers tag
+/// scheme's `sha256-<hex>` index, as a client does against a registry without the referrers API.
+async fn push_sbom(
+    c: &RegistryClient,
+    repo: &Repository,
+    subject: &Digest,
+    subject_size: usize,
+) -> Digest {
+    let empty = c.put_blob(repo, b"{}".to_vec()).await.unwrap();
+    let sbom = br#"{"spdxVersion":"SPDX-2.3","name":"shop"}"#.to_vec();
+    let sbom_len = sbom.len();
+    let sbom_digest = c.put_blob(repo, sbom).await.unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/spdx+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/spdx+json","digest":"{sbom_digest}","size":{sbom_len}}}],"subject":{{"mediaType":"{OCI_INDEX}","digest":"{subject}","size":{subject_size}}}}}"#
+    );
+    let (referrer, size) = put(c, repo, None, OCI_MANIFEST, manifest.into_bytes()).await;
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{referrer}","size":{size},"artifactType":"application/spdx+json"}}]}}"#
+    );
+    let tag = format!(
+        "sha256-{}",
+        subject.to_string().trim_start_matches("sha256:")
+    );
+    put(c, repo, Some(&tag), OCI_INDEX, index.into_bytes()).await;
+    referrer
+}
+
 async fn resolve(c: &RegistryClient, reference: &str) -> Option<String> {
     c.resolve(&reference.parse().unwrap())
         .await
@@ -231,16 +260,23 @@ fn count(report: &Json, name: &str) -> u64 {
 }
 
 #[test]
-fn multi_arch_index_is_promoted_by_digest_with_its_signature_and_a_rerun_writes_nothing() {
+fn multi_arch_index_is_promoted_by_digest_with_its_referrers_and_a_rerun_writes_nothing() {
     let registry = Registry::start().unwrap();
     let rt = tokio();
     let c = client(AuthSource::Anonymous);
     let build = repo(&registry, "build/shop");
     let release = repo(&registry, "release/shop");
-    let (index, sig) = rt.block_on(async {
+    let (index, sig, sbom) = rt.block_on(async {
         let index = push_index(&c, &build, "shop").await;
         let sig = push_signature(&c, &build, &index).await;
-        (index, sig)
+        let size = c
+            .get_manifest(&format!("{build}@{index}").parse().unwrap())
+            .await
+            .unwrap()
+            .bytes
+            .len();
+        let sbom = push_sbom(&c, &build, &index, size).await;
+        (index, sig, sbom)
     });
     let blobs_before = stored_blobs(&registry);
 
@@ -266,7 +302,7 @@ fn multi_arch_index_is_promoted_by_digest_with_its_signature_and_a_rerun_writes_
         "{table}"
     );
     assert!(
-        table.contains("5 manifests, 14 blobs, 1 referrers"),
+        table.contains("5 manifests, 15 blobs, 3 referrers"),
         "{table}"
     );
     assert!(
@@ -284,13 +320,15 @@ fn multi_arch_index_is_promoted_by_digest_with_its_signature_and_a_rerun_writes_
         5,
         "4 children and the index: {report}"
     );
-    assert_eq!(count(&report, "referrers-copied"), 1, "{report}");
+    // The signature tag, the SBOM, and the referrers-scheme index tag listing it.
+    assert_eq!(count(&report, "referrers-copied"), 3, "{report}");
     assert_eq!(
         count(&report, "bytes-copied"),
         0,
         "same registry: every blob is mounted"
     );
-    assert_eq!(count(&report, "blobs-mounted"), 12 + 2, "{report}");
+    // 4 configs + 8 layers, the signature's `{}` and payload, the SBOM's layer (`{}` is shared).
+    assert_eq!(count(&report, "blobs-mounted"), 12 + 2 + 1, "{report}");
     let image = &report["images"][0];
     assert_eq!(image["name"], "shop");
     assert_eq!(image["shasum"], index.to_string());
@@ -323,6 +361,13 @@ fn multi_arch_index_is_promoted_by_digest_with_its_signature_and_a_rerun_writes_
         assert_eq!(
             resolve(&c, &format!("{release}:{sig_tag}")).await,
             Some(sig.to_string())
+        );
+        let referrers = c.referrers(&release, &index, None).await.unwrap();
+        let found: Vec<&str> = referrers.iter().map(|d| d.digest.as_str()).collect();
+        assert_eq!(
+            found,
+            [sbom.to_string()],
+            "the SBOM is a referrer of the promoted index"
         );
         let src = c
             .get_manifest(&format!("{build}@{index}").parse().unwrap())
@@ -561,4 +606,188 @@ fn credentials_come_from_the_docker_config_and_never_show() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_bad_tag_in_one_share_of_a_concurrent_run_writes_nothing_anywhere() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    // The label `seed` becomes the tag; "u i" is not a valid tag, which only the config tells.
+    let seeds = [("api", "api"), ("worker", "worker"), ("ui", "u i")];
+    let images: Vec<(Repository, Digest)> = rt.block_on(async {
+        let mut out = vec![];
+        for (n, seed) in seeds {
+            let r = repo(&registry, &format!("build/{n}"));
+            let (d, _) = push_image(&c, &r, seed, "amd64", None).await;
+            out.push((r, d));
+        }
+        out
+    });
+    let cli = Cli::new();
+    let components: Vec<(&str, String)> = seeds
+        .iter()
+        .zip(&images)
+        .map(|((n, _), (r, d))| (*n, format!("{r}@{d}")))
+        .collect();
+    let snap = cli.file("snapshot.yaml", &snapshot(&components));
+    let out = cli.promote(
+        &snap,
+        &[
+            "--tag",
+            "released",
+            "--tag",
+            "{{ labels.seed }}",
+            "--concurrency",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("component `ui`") && err.contains("expands to `u i`"),
+        "{err}"
+    );
+    for (r, _) in &images {
+        assert!(rt.block_on(tags(&c, r)).is_empty(), "{r} got a tag");
+    }
+}
+
+#[test]
+fn an_unreachable_registry_fails_naming_the_component() {
+    let cli = Cli::new();
+    // Port 9 (discard) on loopback: nothing listens, connections are refused.
+    let image = format!("127.0.0.1:9/build/api@sha256:{}", "a".repeat(64));
+    let snap = cli.file("snapshot.yaml", &snapshot(&[("api", image)]));
+    let out = cli.promote(&snap, &["--timeout", "60s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("component `api`") && err.contains("RegistryUnavailable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_registry_that_comes_back_within_the_retries_is_ridden_out() {
+    let mut registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let build = repo(&registry, "build/api");
+    let (digest, _) = rt.block_on(push_image(&c, &build, "api", "amd64", None));
+    let cli = Cli::new();
+    let snap = cli.file(
+        "snapshot.yaml",
+        &snapshot(&[("api", format!("{build}@{digest}"))]),
+    );
+
+    // Down when the run starts, back a moment later: the host's retries carry the run through.
+    registry.stop();
+    let child = Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+        .args(["promote", "-f", snap.to_str().unwrap(), "-o", "json"])
+        .env(
+            "KUBECTL_RELEASE_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
+        )
+        .env("DOCKER_CONFIG", cli.docker.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    registry.start_again().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(count(&json(&out), "tagged"), 1);
+    assert_eq!(
+        rt.block_on(resolve(&c, &format!("{build}:released"))),
+        Some(digest.to_string())
+    );
+}
+
+#[test]
+fn a_copy_to_another_registry_streams_the_blobs_and_keeps_the_digest() {
+    let build_registry = Registry::start().unwrap();
+    let release_registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let build = repo(&build_registry, "build/api");
+    let release = repo(&release_registry, "release/api");
+    let index = rt.block_on(push_index(&c, &build, "api"));
+    let cli = Cli::new();
+    let snap = cli.file(
+        "snapshot.yaml",
+        &snapshot(&[("api", format!("{build}@{index}"))]),
+    );
+    let mapping = cli.file(
+        "mapping.yaml",
+        &format!("components: [{{name: api, repository: {release}, tags: [v2]}}]\n"),
+    );
+    let out = cli.promote(
+        &snap,
+        &["--mapping", mapping.to_str().unwrap(), "-o", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    assert_eq!(count(&report, "blobs-mounted"), 0, "{report}");
+    assert!(count(&report, "bytes-copied") > 0, "{report}");
+    assert_eq!(count(&report, "manifests-copied"), 5, "{report}");
+    assert_eq!(
+        rt.block_on(resolve(&c, &format!("{release}:v2"))),
+        Some(index.to_string())
+    );
+    // Again: the destination has it all.
+    let again = cli.promote(
+        &snap,
+        &["--mapping", mapping.to_str().unwrap(), "-o", "json"],
+    );
+    let report = json(&again);
+    assert_eq!(
+        (count(&report, "unchanged"), count(&report, "bytes-copied")),
+        (1, 0),
+        "{report}"
+    );
+}
+
+/// Not a benchmark with other tools side by side, just the figure: retag 100 single-arch images
+/// in place (`cargo test -p kubectl-release --test promote -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn timing_retag_100_images_in_place() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let components: Vec<(String, String)> = rt.block_on(async {
+        let mut out = vec![];
+        for i in 0..100 {
+            let r = repo(&registry, &format!("build/app{i}"));
+            let (d, _) = push_image(&c, &r, &format!("app{i}"), "amd64", None).await;
+            out.push((format!("app{i}"), format!("{r}@{d}")));
+        }
+        out
+    });
+    let refs: Vec<(&str, String)> = components
+        .iter()
+        .map(|(n, i)| (n.as_str(), i.clone()))
+        .collect();
+    let cli = Cli::new();
+    let snap = cli.file("snapshot.yaml", &snapshot(&refs));
+    cli.promote(&snap, &["--dry-run"]); // warm the compiled-component cache
+    for concurrency in ["1", "4"] {
+        let tag = format!("released-{concurrency}");
+        let started = std::time::Instant::now();
+        let out = cli.promote(
+            &snap,
+            &["--tag", &tag, "--concurrency", concurrency, "-o", "json"],
+        );
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let report = json(&out);
+        assert_eq!(count(&report, "tagged"), 100);
+        eprintln!(
+            "retag 100 images in place, concurrency {concurrency}: {took:?}, bytes copied {}",
+            count(&report, "bytes-copied")
+        );
+    }
 }

@@ -176,6 +176,17 @@ impl Request {
         Grants { pull, push }
     }
 
+    /// Whether validating this request needs registry reads: a template reads the image config,
+    /// or two components share a destination (one tag claimed twice is only known once expanded).
+    /// When not, [`Request::parse`] has already checked everything that can be wrong.
+    pub fn needs_registry_to_validate(&self) -> bool {
+        let mut destinations = BTreeSet::new();
+        self.items.iter().any(|i| {
+            i.tags.iter().any(Template::needs_config)
+                || !destinations.insert(i.destination.as_str())
+        })
+    }
+
     /// Keeps only the named components (for splitting a promotion over several runs); unknown
     /// names are an error.
     pub fn only(mut self, names: &[String]) -> Result<Request, TaskError> {
@@ -617,6 +628,20 @@ mapping:
                 .tags[0]
                 .raw(),
             "1.5"
+        );
+    }
+
+    #[test]
+    fn knows_when_validation_needs_the_registry() {
+        let plain = Request::parse(&snapshot(), "", &["v-{{ digest_sha }}".to_owned()]);
+        assert!(!plain.unwrap().needs_registry_to_validate());
+        let labels = Request::parse(&snapshot(), "", &["{{ labels.v }}".to_owned()]);
+        assert!(labels.unwrap().needs_registry_to_validate());
+        let shared = "components: [{name: api, repository: registry.example/r/x}, {name: worker, repository: registry.example/r/x}]";
+        assert!(
+            Request::parse(&snapshot(), shared, &released())
+                .unwrap()
+                .needs_registry_to_validate()
         );
     }
 

@@ -90,9 +90,6 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
     let grants = Grants::parse_all(request.grants().to_args().iter().map(String::as_str))?;
-    for name in &request.unmapped {
-        eprintln!("note: component {name} is not in the mapping; it is not promoted");
-    }
     // One release time for every part of the run.
     let release = match &args.release_timestamp {
         Some(t) => t.clone(),
@@ -131,20 +128,28 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     });
 
     if args.dry_run {
-        let outcome = runner.run(&base, &[], true).await?;
+        let outcome = runner.run(&base, &[], Mode::DryRun).await?;
         return finish(&args, outcome, true);
     }
     let names: Vec<String> = request.items.iter().map(|i| i.component.clone()).collect();
     let groups = args.concurrency.min(names.len() as u32) as usize;
     if groups <= 1 {
-        let outcome = runner.run(&base, &[], false).await?;
+        let outcome = runner.run(&base, &[], Mode::Write).await?;
         return finish(&args, outcome, false);
     }
-    // Several runs at once, each with a share of the components. Everything is validated
-    // first (templates need the registry), so a bad tag in one share writes nothing anywhere.
-    let check = runner.run(&base, &[], true).await?;
-    if let Err(failure) = &check {
-        return finish(&args, Err(failure.clone()), false);
+    // Several runs at once, each with a share of the components. When templates need the
+    // registry (or components share a destination), everything is validated first by a read-only
+    // run, so a bad tag in one share writes nothing anywhere.
+    if request.needs_registry_to_validate() {
+        let check = runner.run(&base, &[], Mode::Validate).await?;
+        if let Err(failure) = &check {
+            return finish(&args, Err(failure.clone()), false);
+        }
+    } else {
+        // The task says this on a whole run; shares do not.
+        for name in &request.unmapped {
+            eprintln!("component {name} is not in the mapping; skipped");
+        }
     }
     let mut shares: Vec<Vec<String>> = vec![vec![]; groups];
     for (i, name) in names.into_iter().enumerate() {
@@ -155,7 +160,7 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|share| {
             let (runner, base) = (runner.clone(), base.clone());
-            tokio::spawn(async move { runner.run(&base, &share, false).await })
+            tokio::spawn(async move { runner.run(&base, &share, Mode::Write).await })
         })
         .collect();
     let mut merged = Summary::default();
@@ -181,6 +186,15 @@ struct Base {
     release: String,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plan and report, write nothing.
+    DryRun,
+    /// A dry run before a split promotion, only to fail early; its plan lines are not shown.
+    Validate,
+    Write,
+}
+
 struct Runner {
     task: Arc<LoadedTask>,
     ctx: RunContext,
@@ -193,8 +207,9 @@ impl Runner {
         &self,
         base: &Base,
         only: &[String],
-        dry_run: bool,
+        mode: Mode,
     ) -> anyhow::Result<Result<Summary, kubectl_release_runtime::Failure>> {
+        let dry_run = mode != Mode::Write;
         let spec = self.task.describe().await?;
         let mut given = BTreeMap::new();
         let mut put = |k: &str, v: Value| given.insert(k.to_owned(), GivenValue::Typed(v));
@@ -213,6 +228,14 @@ impl Runner {
         };
         let mut ctx = self.ctx.clone();
         ctx.limits.deadline = self.timeout;
+        if mode == Mode::Validate {
+            let log = ctx.log.clone();
+            ctx.log = LogSink::new(move |line| {
+                if line.level >= LogLevel::Warn {
+                    log.emit(line);
+                }
+            });
+        }
         Ok(
             match self
                 .task

@@ -1,0 +1,379 @@
+//! `kubectl release render` and `kubectl release bundle`: a devfile and its configuration in,
+//! plain manifests out (a directory or stdout), or a Flux OCI artifact pushed to a registry, by
+//! the embedded `render-manifests` task. The task's input tree is the closest directory that
+//! holds the devfile, its config directory, the values files and the snapshot; a bundle run is
+//! granted exactly `registry:push` on the target repository.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions};
+use kubectl_release_runtime::{
+    FileTrees, GivenValue, Grants, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome, Value,
+    params,
+};
+use render_manifests_task::{INPUT_REASONS, TASK_NAME, parse_target};
+
+use crate::cli::{OutputFormat, TaskRef};
+use crate::{EXIT_TASK_FAILED, EXIT_USAGE, source};
+
+/// What to render. Precedence, lowest first: the devfile's variables, <config-dir>/base.yaml,
+/// <config-dir>/<env>.yaml, --values files in order, --set in order, --var-file, --var.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The devfile.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        default_value = "devfile.yaml"
+    )]
+    pub devfile: PathBuf,
+    /// Environment: <config-dir>/base.yaml then <config-dir>/<ENV>.yaml (which must exist).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// The values directory, relative to the devfile.
+    #[arg(long, value_name = "DIR", default_value = "config")]
+    pub config_dir: String,
+    /// More values files, later ones winning.
+    #[arg(long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// A value: path.to.key=value.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A devfile variable override: NAME=VALUE.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Variable overrides from a file of NAME=VALUE lines (# comments allowed).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Option<PathBuf>,
+    /// A Snapshot whose images (components[].containerImage, REPO@sha256:...) are pinned.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Total time for the run.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Take the task from this OCI reference instead of the embedded one.
+    #[arg(long, value_name = "oci://REF")]
+    pub module: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to write one file per resource; `-`: all of them to stdout, as one YAML stream.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR|-",
+        default_value = "-"
+    )]
+    pub output: String,
+    /// Also write the Flux OCIRepository and Kustomization that pull this published bundle.
+    #[arg(long, value_name = "oci://REGISTRY/REPO:TAG")]
+    pub flux_source: Option<String>,
+    /// Namespace of the OCIRepository and Kustomization.
+    #[arg(long, value_name = "NAMESPACE", default_value = "flux-system")]
+    pub flux_namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to publish: oci://REGISTRY/REPO:TAG.
+    #[arg(long, value_name = "oci://REGISTRY/REPO:TAG")]
+    pub push: String,
+    /// org.opencontainers.image.source, e.g. the git URL.
+    #[arg(long, value_name = "URL")]
+    pub source: String,
+    /// org.opencontainers.image.revision: BRANCH@sha1:COMMIT.
+    #[arg(long, value_name = "REF")]
+    pub revision: String,
+    /// `created` from SOURCE_DATE_EPOCH, or the epoch when unset, instead of now (always UTC).
+    #[arg(long)]
+    pub reproducible: bool,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output_format: OutputFormat,
+}
+
+pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let stdout = args.output == "-";
+    let temp;
+    let out_dir = if stdout {
+        temp = tempfile::tempdir().context("creating a temporary directory")?;
+        temp.path().to_path_buf()
+    } else {
+        PathBuf::from(&args.output)
+    };
+    let prepared = prepare(&args.input)?;
+    let mut given = prepared.given.clone();
+    given.insert("write".into(), text("true"));
+    if let Some(target) = &args.flux_source {
+        given.insert("flux-source".into(), text(target));
+        given.insert("flux-namespace".into(), text(&args.flux_namespace));
+    }
+    let outcome = run(
+        &args.input,
+        &prepared,
+        given,
+        Some(&out_dir),
+        Grants::default(),
+        None,
+    )
+    .await?;
+    let results = match outcome {
+        Ok(results) => results,
+        Err(code) => return Ok(code),
+    };
+    let files = array(&results, "files");
+    if stdout {
+        for (i, name) in files.iter().enumerate() {
+            let body = std::fs::read_to_string(out_dir.join(name))
+                .with_context(|| format!("reading the rendered {name}"))?;
+            if i > 0 {
+                println!("---");
+            }
+            print!("{body}");
+        }
+    } else {
+        for name in &files {
+            println!("{}", out_dir.join(name).display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn bundle(args: BundleArgs) -> anyhow::Result<ExitCode> {
+    let (repository, tag) = parse_target(&args.push)
+        .ok_or_else(|| anyhow!("--push `{}` is not oci://REGISTRY/REPO:TAG", args.push))?;
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.trim().is_empty() => Some(
+            s.trim()
+                .parse::<i64>()
+                .map_err(|_| anyhow!("SOURCE_DATE_EPOCH `{s}` is not seconds since the epoch"))?,
+        ),
+        _ => None,
+    };
+    let created = match (epoch, args.reproducible) {
+        (Some(s), _) => s.to_string(),
+        (None, true) => "0".to_owned(),
+        (None, false) => String::new(),
+    };
+    let prepared = prepare(&args.input)?;
+    let mut given = prepared.given.clone();
+    given.insert("write".into(), text("false"));
+    given.insert("push".into(), text(&format!("{repository}:{tag}")));
+    given.insert("source".into(), text(&args.source));
+    given.insert("revision".into(), text(&args.revision));
+    given.insert("created".into(), text(&created));
+    let grants = Grants::parse_all([format!("registry:push={repository}").as_str()])?;
+    let registry =
+        RegistryClient::new(RegistryOptions::default()).context("preparing registry access")?;
+    let outcome = run(
+        &args.input,
+        &prepared,
+        given,
+        None,
+        grants,
+        Some(Arc::new(registry)),
+    )
+    .await?;
+    let results = match outcome {
+        Ok(results) => results,
+        Err(code) => return Ok(code),
+    };
+    let digest = match results.get("digest") {
+        Some(Value::String(d)) => d.clone(),
+        _ => bail!("the task reported no digest"),
+    };
+    let report = serde_json::json!({
+        "url": format!("oci://{repository}:{tag}"),
+        "repository": repository,
+        "tag": tag,
+        "digest": digest,
+        "files": array(&results, "files"),
+        "resources": array(&results, "resources"),
+    });
+    crate::output::print(args.output_format, &report, || println!("{digest}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(s: &str) -> GivenValue {
+    GivenValue::Typed(Value::String(s.to_owned()))
+}
+
+fn array(results: &BTreeMap<String, Value>, name: &str) -> Vec<String> {
+    match results.get(name) {
+        Some(Value::Array(a)) => a.clone(),
+        _ => vec![],
+    }
+}
+
+struct Prepared {
+    root: PathBuf,
+    given: BTreeMap<String, GivenValue>,
+}
+
+/// The input tree's root and the params, with every path made relative to the root.
+fn prepare(input: &InputArgs) -> anyhow::Result<Prepared> {
+    let abs = |p: &Path| -> anyhow::Result<PathBuf> {
+        Ok(normalize(
+            &std::path::absolute(p).with_context(|| format!("{}", p.display()))?,
+        ))
+    };
+    let devfile = abs(&input.devfile)?;
+    if !devfile.is_file() {
+        bail!("{}: the devfile does not exist", input.devfile.display());
+    }
+    let devfile_dir = devfile.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut paths = vec![
+        devfile.clone(),
+        normalize(&devfile_dir.join(&input.config_dir)).join("x"),
+    ];
+    let values: Vec<PathBuf> = input
+        .values
+        .iter()
+        .map(|p| abs(p))
+        .collect::<Result<_, _>>()?;
+    let snapshot = input.snapshot.as_deref().map(abs).transpose()?;
+    paths.extend(values.iter().cloned());
+    paths.extend(snapshot.iter().cloned());
+    let mut root = devfile_dir.clone();
+    for p in &paths {
+        while !p.starts_with(&root) {
+            root = root
+                .parent()
+                .map(Path::to_path_buf)
+                .ok_or_else(|| anyhow!("no common directory"))?;
+        }
+    }
+    let rel = |p: &Path| -> String {
+        p.strip_prefix(&root)
+            .unwrap_or(p)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let mut vars = vec![];
+    if let Some(file) = &input.var_file {
+        let body = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the var file {}", file.display()))?;
+        for (n, line) in body.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if !line.contains('=') {
+                bail!("{}:{}: `{line}` is not NAME=VALUE", file.display(), n + 1);
+            }
+            vars.push(line.to_owned());
+        }
+    }
+    vars.extend(input.vars.iter().cloned());
+    let mut given = BTreeMap::new();
+    given.insert("devfile".into(), text(&rel(&devfile)));
+    given.insert("env".into(), text(input.env.as_deref().unwrap_or("")));
+    given.insert("config-dir".into(), text(&input.config_dir));
+    given.insert(
+        "values".into(),
+        GivenValue::Typed(Value::Array(values.iter().map(|p| rel(p)).collect())),
+    );
+    given.insert(
+        "set".into(),
+        GivenValue::Typed(Value::Array(input.set.clone())),
+    );
+    given.insert("vars".into(), GivenValue::Typed(Value::Array(vars)));
+    given.insert(
+        "snapshot".into(),
+        text(&snapshot.as_deref().map(rel).unwrap_or_default()),
+    );
+    Ok(Prepared { root, given })
+}
+
+/// `.` and `..` resolved lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Runs the task; `Err(code)` when it failed (the failure is already reported).
+async fn run(
+    input: &InputArgs,
+    prepared: &Prepared,
+    given: BTreeMap<String, GivenValue>,
+    output: Option<&Path>,
+    grants: Grants,
+    registry: Option<Arc<RegistryClient>>,
+) -> anyhow::Result<Result<BTreeMap<String, Value>, ExitCode>> {
+    let runtime = kubectl_release_runtime::Runtime::new(
+        kubectl_release_runtime::EngineBuilder::default().build()?,
+    )
+    .map_err(|e| anyhow!("{e:#}"))?;
+    let task_ref = TaskRef {
+        task: TASK_NAME.to_owned(),
+        module: input.module.clone(),
+    };
+    let (task, _origin) = source::load(&runtime, &task_ref).await?;
+    let spec = task.describe().await?;
+    let bound = params::bind(spec, &given)?;
+    let files = FileTrees::new(Some(&prepared.root), output).context("preparing the file trees")?;
+    let mut ctx = RunContext {
+        grants: Arc::new(grants),
+        files,
+        registry,
+        log: log_sink(),
+        ..RunContext::default()
+    };
+    ctx.limits.deadline = input.timeout;
+    let identity = RunIdentity {
+        name: format!("{TASK_NAME}-cli"),
+        namespace: String::new(),
+        uid: format!("cli-{}", std::process::id()),
+        attempt: 0,
+    };
+    match task
+        .run_to_completion(&ctx, &bound, &identity, input.timeout)
+        .await
+    {
+        RunOutcome::Succeeded { results } => {
+            Ok(Ok(results.into_iter().map(|r| (r.name, r.value)).collect()))
+        }
+        RunOutcome::Failed(f) => {
+            eprintln!("error: {}: {}", f.reason, f.message);
+            let code = if INPUT_REASONS.contains(&f.reason.as_str()) {
+                EXIT_USAGE
+            } else {
+                EXIT_TASK_FAILED
+            };
+            Ok(Err(ExitCode::from(code)))
+        }
+        RunOutcome::Pending { .. } => unreachable!("run_to_completion never returns pending"),
+    }
+}
+
+/// Task warnings and errors on stderr (stdout carries the manifests or the report).
+fn log_sink() -> LogSink {
+    LogSink::new(|line| {
+        if line.level < LogLevel::Warn {
+            return;
+        }
+        eprintln!("warning: {}", line.message);
+    })
+}
