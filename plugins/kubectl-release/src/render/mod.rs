@@ -357,6 +357,10 @@ async fn run(
         }
         RunOutcome::Failed(f) => {
             eprintln!("error: {}: {}", f.reason, f.message);
+            // The task names files relative to its input tree; say where that is unless it is here.
+            if std::env::current_dir().ok().as_deref() != Some(prepared.root.as_path()) {
+                eprintln!("(file paths are relative to {})", prepared.root.display());
+            }
             let code = if INPUT_REASONS.contains(&f.reason.as_str()) {
                 EXIT_USAGE
             } else {
