@@ -189,30 +189,17 @@ impl RegistryClient {
         let (conn, repo, url, what) = (&conn, &repo, &url, &what);
         let answer = self
             .retry(what, move || async move {
+                let request = self
+                    .http
+                    .head(url.clone())
+                    .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "));
                 let resp = self
-                    .send(
-                        conn,
-                        repo.path(),
-                        Op::Pull,
-                        what,
-                        self.http
-                            .head(url.clone())
-                            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", ")),
-                    )
+                    .send_expecting(conn, repo.path(), Op::Pull, what, request, StatusCode::OK)
                     .await?;
-                if resp.status() != StatusCode::OK {
-                    return Err(unexpected(what, resp).await);
-                }
-                let header = |name: &str| {
-                    resp.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
                 Ok((
-                    header("docker-content-digest"),
-                    header("content-type").map(|t| base_media_type(&t)),
-                    header("content-length").and_then(|l| l.parse::<u64>().ok()),
+                    header(&resp, "docker-content-digest"),
+                    header(&resp, "content-type").map(|t| base_media_type(&t)),
+                    header(&resp, "content-length").and_then(|l| l.parse::<u64>().ok()),
                 ))
             })
             .await?;
@@ -258,28 +245,15 @@ impl RegistryClient {
         let (conn, repo, url, what) = (&conn, &repo, &url, &what);
         let (bytes, announced, content_type) = self
             .retry(what, move || async move {
+                let request = self
+                    .http
+                    .get(url.clone())
+                    .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "));
                 let resp = self
-                    .send(
-                        conn,
-                        repo.path(),
-                        Op::Pull,
-                        what,
-                        self.http
-                            .get(url.clone())
-                            .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", ")),
-                    )
+                    .send_expecting(conn, repo.path(), Op::Pull, what, request, StatusCode::OK)
                     .await?;
-                if resp.status() != StatusCode::OK {
-                    return Err(unexpected(what, resp).await);
-                }
-                let header = |name: &str| {
-                    resp.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let announced = header("docker-content-digest");
-                let content_type = header("content-type").map(|t| base_media_type(&t));
+                let announced = header(&resp, "docker-content-digest");
+                let content_type = header(&resp, "content-type").map(|t| base_media_type(&t));
                 let bytes = read_body(resp, max, what, conn.registry()).await?;
                 Ok((bytes, announced, content_type))
             })
@@ -363,26 +337,22 @@ impl RegistryClient {
             (&conn, &repo, &url, &what, &body, &content_type);
         let stored = self
             .retry(what, move || async move {
+                let request = self
+                    .http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, content_type.clone())
+                    .body(body.clone());
                 let resp = self
-                    .send(
+                    .send_expecting(
                         conn,
                         repo.path(),
                         Op::Push,
                         what,
-                        self.http
-                            .put(url.clone())
-                            .header(CONTENT_TYPE, content_type.clone())
-                            .body(body.clone()),
+                        request,
+                        StatusCode::CREATED,
                     )
                     .await?;
-                if resp.status() != StatusCode::CREATED {
-                    return Err(unexpected(what, resp).await);
-                }
-                Ok(resp
-                    .headers()
-                    .get("docker-content-digest")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned))
+                Ok(header(&resp, "docker-content-digest"))
             })
             .await?;
         if let Some(stored) = stored
@@ -423,18 +393,10 @@ impl RegistryClient {
         let (conn, url, what) = (&conn, &url, &what);
         let bytes = self
             .retry(what, move || async move {
+                let request = self.http.get(url.clone());
                 let resp = self
-                    .send(
-                        conn,
-                        repo.path(),
-                        Op::Pull,
-                        what,
-                        self.http.get(url.clone()),
-                    )
+                    .send_expecting(conn, repo.path(), Op::Pull, what, request, StatusCode::OK)
                     .await?;
-                if resp.status() != StatusCode::OK {
-                    return Err(unexpected(what, resp).await);
-                }
                 read_body(resp, max, what, conn.registry()).await
             })
             .await?;
@@ -527,23 +489,18 @@ impl RegistryClient {
             let (conn_, url_, what_) = (&conn, &url, &what);
             let (page, next) = self
                 .retry(what_, move || async move {
+                    let request = self.http.get(url_.clone());
                     let resp = self
-                        .send(
+                        .send_expecting(
                             conn_,
                             repo.path(),
                             Op::Pull,
                             what_,
-                            self.http.get(url_.clone()),
+                            request,
+                            StatusCode::OK,
                         )
                         .await?;
-                    if resp.status() != StatusCode::OK {
-                        return Err(unexpected(what_, resp).await);
-                    }
-                    let next = resp
-                        .headers()
-                        .get(LINK)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(next_link);
+                    let next = header(&resp, LINK.as_str()).and_then(|l| next_link(&l));
                     let body = read_body(resp, 64 << 20, what_, conn_.registry()).await?;
                     let page: Page = serde_json::from_slice(&body).map_err(|e| {
                         RegistryError::invalid(format!(
@@ -658,6 +615,24 @@ impl RegistryClient {
         conn.send_once(path, op, what, request).await
     }
 
+    /// [`Self::send`], then anything but the `want`ed status is the registry's error.
+    async fn send_expecting(
+        &self,
+        conn: &Connection,
+        path: &str,
+        op: Op,
+        what: &str,
+        request: reqwest::RequestBuilder,
+        want: StatusCode,
+    ) -> Result<Response, Failure> {
+        let resp = self.send(conn, path, op, what, request).await?;
+        if resp.status() == want {
+            Ok(resp)
+        } else {
+            Err(unexpected(what, resp).await)
+        }
+    }
+
     async fn head_blob(
         &self,
         conn: &Connection,
@@ -709,16 +684,13 @@ impl RegistryClient {
         match resp.status() {
             StatusCode::CREATED if mount.is_some() => Ok(Upload::Mounted),
             StatusCode::ACCEPTED => {
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| {
+                let location =
+                    header(&resp, reqwest::header::LOCATION.as_str()).ok_or_else(|| {
                         RegistryError::unavailable(format!(
                             "{what}: the registry opened an upload without a Location"
                         ))
                     })?;
-                Ok(Upload::Session(conn.location(location)?))
+                Ok(Upload::Session(conn.location(&location)?))
             }
             _ => Err(unexpected(what, resp).await),
         }
@@ -739,22 +711,21 @@ impl RegistryClient {
         location
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
-        let resp = self
-            .send(
-                conn,
-                repo.path(),
-                Op::Push,
-                what,
-                self.http
-                    .put(location.clone())
-                    .header(CONTENT_TYPE, "application/octet-stream")
-                    .header(CONTENT_LENGTH, len.to_string())
-                    .body(body),
-            )
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(unexpected(what, resp).await);
-        }
+        let request = self
+            .http
+            .put(location.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, len.to_string())
+            .body(body);
+        self.send_expecting(
+            conn,
+            repo.path(),
+            Op::Push,
+            what,
+            request,
+            StatusCode::CREATED,
+        )
+        .await?;
         self.counters
             .blob_bytes_sent
             .fetch_add(len, Ordering::Relaxed);
@@ -777,12 +748,10 @@ impl RegistryClient {
         what: &str,
     ) -> Result<(), Failure> {
         let url = src.url(&format!("{}/blobs/{digest}", from.path()));
+        let request = self.http.get(url.clone());
         let resp = self
-            .send(src, from.path(), Op::Pull, what, self.http.get(url.clone()))
+            .send_expecting(src, from.path(), Op::Pull, what, request, StatusCode::OK)
             .await?;
-        if resp.status() != StatusCode::OK {
-            return Err(unexpected(what, resp).await);
-        }
         if let Some(announced) = resp.content_length()
             && announced != size
         {
@@ -878,6 +847,14 @@ fn target(reference: &OciReference) -> String {
 
 /// An answer the call did not expect (5xx and 429 were retried before this): its kind and
 /// the registry's reason.
+/// A response header as text, if present and printable.
+fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 async fn unexpected(what: &str, resp: Response) -> Failure {
     let status = resp.status().as_u16();
     let body = resp.bytes().await.unwrap_or_default();
