@@ -222,25 +222,6 @@ async fn tags(c: &RegistryClient, repo: &Repository) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every blob data file in the registry's storage: a mount adds none.
-fn stored_blobs(registry: &Registry) -> BTreeSet<PathBuf> {
-    fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.file_name().is_some_and(|n| n == "data")
-                && p.to_string_lossy().contains("/blobs/")
-            {
-                out.insert(p);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(&registry.storage_root(), &mut out);
-    out
-}
-
 fn snapshot(components: &[(&str, String)]) -> String {
     let mut s = String::from(
         "apiVersion: appstudio.redhat.com/v1alpha1\nkind: Snapshot\nmetadata:\n  name: snap-1\nspec:\n  application: shop\n  components:\n",
@@ -278,7 +259,7 @@ fn multi_arch_index_is_promoted_by_digest_with_its_referrers_and_a_rerun_writes_
         let sbom = push_sbom(&c, &build, &index, size).await;
         (index, sig, sbom)
     });
-    let blobs_before = stored_blobs(&registry);
+    let blobs_before = registry.stored_blobs();
 
     let cli = Cli::new();
     let snap = cli.file(
@@ -380,7 +361,7 @@ fn multi_arch_index_is_promoted_by_digest_with_its_referrers_and_a_rerun_writes_
         assert_eq!(src.bytes, dst.bytes, "the exact bytes");
     });
     assert_eq!(
-        stored_blobs(&registry),
+        registry.stored_blobs(),
         blobs_before,
         "mounts store no new blob data"
     );

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -130,26 +130,6 @@ async fn push_index(c: &RegistryClient, repo: &Repository, seed: &str, tag: &str
     put(c, repo, Some(tag), OCI_INDEX, index.into_bytes()).await
 }
 
-/// Every blob file in the registry's storage.
-fn stored_blobs(registry: &Registry) -> BTreeSet<PathBuf> {
-    fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.file_name().is_some_and(|n| n == "data") {
-                out.insert(p);
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(
-        &registry.storage_root().join("docker/registry/v2/blobs"),
-        &mut out,
-    );
-    out
-}
-
 /// Upload sessions the registry ever opened in `path` (distribution keeps the `_uploads`
 /// directory once a blob upload started there).
 fn uploads_dir(registry: &Registry, path: &str) -> PathBuf {
@@ -177,7 +157,7 @@ async fn retag_preserves_the_digest_and_uploads_nothing() {
 
     // A repository that has never seen an upload, to prove none happens there either.
     let other = repo(&registry, "team/release");
-    let blobs_before = stored_blobs(&registry);
+    let blobs_before = registry.stored_blobs();
 
     let h = Harness::new();
     let task = h.fixture();
@@ -224,7 +204,7 @@ async fn retag_preserves_the_digest_and_uploads_nothing() {
 
     let stats = run_client.stats();
     assert_eq!(stats.blob_bytes_sent, 0, "{stats:?}");
-    assert_eq!(stored_blobs(&registry), blobs_before, "no blob was added");
+    assert_eq!(registry.stored_blobs(), blobs_before, "no blob was added");
     assert!(!uploads_dir(&registry, "team/release").exists());
     let tags = setup.list_tags(&app).await.unwrap();
     assert_eq!(tags.len(), 102, "{tags:?}");
@@ -239,7 +219,7 @@ async fn copy_of_a_multi_arch_index_inside_one_registry_mounts_every_blob() {
     let src = repo(&registry, "build/app");
     let dst = repo(&registry, "release/app");
     let index = push_index(&setup, &src, "multi", "candidate").await;
-    let blobs_before = stored_blobs(&registry);
+    let blobs_before = registry.stored_blobs();
 
     let h = Harness::new();
     let task = h.fixture();
@@ -270,7 +250,7 @@ async fn copy_of_a_multi_arch_index_inside_one_registry_mounts_every_blob() {
         "{stats:?}"
     );
     assert_eq!(
-        stored_blobs(&registry),
+        registry.stored_blobs(),
         blobs_before,
         "a mount adds no blob"
     );
@@ -337,7 +317,7 @@ async fn ungranted_calls_are_denied_and_write_nothing() {
     let src = repo(&registry, "build/app");
     let dst = repo(&registry, "release/app");
     let digest = push_image(&setup, &src, "denied", 1, ("linux", "amd64"), None).await;
-    let blobs_before = stored_blobs(&registry);
+    let blobs_before = registry.stored_blobs();
 
     let h = Harness::new();
     let task = h.fixture();
@@ -375,7 +355,7 @@ async fn ungranted_calls_are_denied_and_write_nothing() {
     let tags = setup.list_tags(&dst).await;
     assert!(tags.is_err() || tags.unwrap().is_empty());
     assert!(!uploads_dir(&registry, "release/app").exists());
-    assert_eq!(stored_blobs(&registry), blobs_before);
+    assert_eq!(registry.stored_blobs(), blobs_before);
     assert_eq!(
         run_client.stats().requests,
         2,

@@ -78,6 +78,27 @@ impl Registry {
         self.dir.path().join("storage")
     }
 
+    /// Every blob data file in the registry's storage: a mount or a retag adds none, an upload
+    /// adds one.
+    pub fn stored_blobs(&self) -> std::collections::BTreeSet<PathBuf> {
+        fn walk(dir: &Path, out: &mut std::collections::BTreeSet<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.file_name().is_some_and(|n| n == "data") {
+                    out.insert(p);
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(
+            &self.storage_root().join("docker/registry/v2/blobs"),
+            &mut out,
+        );
+        out
+    }
+
     /// The on-disk file holding the blob with this `sha256` hex digest.
     pub fn blob_data_path(&self, sha256_hex: &str) -> PathBuf {
         self.storage_root()
