@@ -248,3 +248,72 @@ fn push_pull_and_run_through_a_real_registry() {
     );
     assert!(text(&run.stdout).contains("mode: ok"));
 }
+
+#[test]
+fn cluster_grants_reach_the_cluster_as_the_kubeconfig_user_and_nothing_more() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+    use kubectl_release_stack::Stack;
+
+    let stack = Stack::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ns = rt.block_on(async {
+        let ns = stack.namespace("cli-cluster").await.unwrap();
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "portal"}, "data": {"replicas": "3"}
+        }))
+        .unwrap();
+        Api::<ConfigMap>::namespaced(stack.admin().await.unwrap(), &ns)
+            .create(&PostParams::default(), &cm)
+            .await
+            .unwrap();
+        ns
+    });
+    let cli = Cli::new();
+    // The unprivileged test user: the run acts as whoever the kubeconfig names.
+    let run = |name: &str, grant: &str| {
+        Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+            .args(["task", "run", fixture().to_str().unwrap(), "-o", "json"])
+            .args([
+                "-p",
+                "mode=cluster-call",
+                "-p",
+                "call=get",
+                "-p",
+                &format!("namespace={}", &*ns),
+            ])
+            .args(["-p", &format!("name={name}"), "--grant", grant])
+            .env("KUBECTL_RELEASE_CACHE", cli.cache.path())
+            .env("KUBECONFIG", stack.tester_kubeconfig())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let result = |out: &Output, name: &str| -> String {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+        report["results"]
+            .as_array()
+            .and_then(|all| all.iter().find(|r| r["name"] == name))
+            .and_then(|r| r["value"].as_str())
+            .unwrap_or_else(|| panic!("no result {name} in {report}"))
+            .to_owned()
+    };
+
+    let got = run("portal", &format!("cluster:get={}/ConfigMap", &*ns));
+    assert_eq!(got.status.code(), Some(0), "{}", text(&got.stderr));
+    assert_eq!(result(&got, "error-kind"), "none");
+    let object: serde_json::Value = serde_json::from_str(&result(&got, "message")).unwrap();
+    assert_eq!(object["data"]["replicas"], "3");
+
+    let denied = run("portal", &format!("cluster:get={}/Secret", &*ns));
+    assert_eq!(result(&denied, "error-kind"), "denied");
+    assert!(
+        result(&denied, "message").contains("granted: cluster:get="),
+        "{}",
+        result(&denied, "message")
+    );
+}

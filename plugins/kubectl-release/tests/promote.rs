@@ -446,6 +446,158 @@ fn in_place_tagging_of_several_components_at_once() {
 }
 
 #[test]
+fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let components: Vec<(&str, String)> = rt.block_on(async {
+        let mut out = vec![];
+        for n in ["api", "worker"] {
+            let r = repo(&registry, &format!("build/{n}"));
+            let (d, _) = push_image(&c, &r, n, "amd64", None).await;
+            out.push((n, format!("{r}@{d}")));
+        }
+        out
+    });
+    let cli = Cli::new();
+    let snap = cli.file("snapshot.yaml", &snapshot(&components));
+
+    // A pipe (what CI logs see): the task's lines, no bar, no event markers.
+    let piped = cli.promote(&snap, &["--tag", "piped"]);
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+    let stderr = text(&piped.stderr);
+    assert!(stderr.contains("promoting api"), "{stderr}");
+    assert!(!stderr.contains("components"), "{stderr}");
+    assert!(!stderr.contains("promoted api"), "{stderr}");
+
+    // A terminal: `script` gives the command a pseudo-terminal and records what it draws.
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let command = [
+        env!("CARGO_BIN_EXE_kubectl-release"),
+        "promote",
+        "-f",
+        snap.to_str().unwrap(),
+        "--tag",
+        "tty",
+    ]
+    .map(quote)
+    .join(" ");
+    let out = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .env(
+            "KUBECTL_RELEASE_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
+        )
+        .env("DOCKER_CONFIG", cli.docker.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let screen = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("promoting ["), "{screen}");
+    assert!(screen.contains("/2 components"), "{screen}");
+    assert!(screen.contains("tagged 2, unchanged 0"), "{screen}");
+    assert!(!screen.contains("promoted api"), "{screen}");
+}
+
+#[test]
+fn a_snapshot_is_read_by_name_from_the_cluster() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+    use kubectl_release_stack::{Stack, eventually};
+
+    let stack = Stack::shared();
+    let registry = Registry::start().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let r = repo(&registry, "build/api");
+    let (digest, _) = rt.block_on(push_image(&c, &r, "api", "amd64", None));
+    let ns = rt.block_on(async {
+        let admin = stack.admin().await.unwrap();
+        // Konflux's own CRD lives in a module the Go proxy here refuses; this minimal one (ours,
+        // schema left open) is enough for the apiserver to serve Snapshot objects.
+        let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "snapshots.appstudio.redhat.com"},
+            "spec": {"group": "appstudio.redhat.com", "scope": "Namespaced",
+                "names": {"kind": "Snapshot", "plural": "snapshots", "singular": "snapshot", "listKind": "SnapshotList"},
+                "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        }))
+        .unwrap();
+        let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+        crds.patch(
+            "snapshots.appstudio.redhat.com",
+            &PatchParams::apply("kubectl-release-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap();
+        let ns = stack.namespace("promote-by-name").await.unwrap();
+        let resource = ApiResource {
+            group: "appstudio.redhat.com".into(),
+            version: "v1alpha1".into(),
+            api_version: "appstudio.redhat.com/v1alpha1".into(),
+            kind: "Snapshot".into(),
+            plural: "snapshots".into(),
+        };
+        let snapshots: Api<DynamicObject> = Api::namespaced_with(admin, &ns, &resource);
+        let object: DynamicObject = serde_yaml_ng::from_str(&snapshot(&[("api", format!("{r}@{digest}"))])).unwrap();
+        eventually("the Snapshot CRD to be served", std::time::Duration::from_secs(30), || {
+            let (snapshots, object) = (snapshots.clone(), object.clone());
+            async move {
+                let mut object = object;
+                object.metadata.name = Some("tested".into());
+                match snapshots.create(&PostParams::default(), &object).await {
+                    Ok(_) => Ok(Some(())),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        ns
+    });
+
+    let cli = Cli::new();
+    let kubeconfig = stack.admin_kubeconfig();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+            .args(args)
+            .env(
+                "KUBECTL_RELEASE_CACHE",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
+            )
+            .env("DOCKER_CONFIG", cli.docker.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["promote", "tested", "-n", &ns, "--tag", "from-cluster"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("tagged 1"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        rt.block_on(resolve(&c, &format!("{r}:from-cluster"))),
+        Some(digest.to_string())
+    );
+
+    let missing = run(&["promote", "untested", "-n", &ns]);
+    assert_ne!(missing.status.code(), Some(0));
+    let stderr = text(&missing.stderr);
+    assert!(
+        stderr.contains(&format!("snapshot {}/untested not found", &*ns)),
+        "{stderr}"
+    );
+    let both = run(&["promote", "tested", "-f", "snapshot.yaml"]);
+    assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
+}
+
+#[test]
 fn bad_inputs_exit_2_name_the_component_and_write_nothing() {
     let registry = Registry::start().unwrap();
     let rt = tokio();

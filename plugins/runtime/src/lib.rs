@@ -6,6 +6,7 @@
 //! (a fresh store per call, limits and grants from a [`RunContext`]) → [`RunOutcome`].
 
 mod bindings;
+pub mod cluster;
 pub mod contract;
 pub mod digest;
 pub mod engine;
@@ -23,6 +24,7 @@ mod run;
 mod suggest;
 mod task;
 
+pub use cluster::{ClusterClient, ClusterOptions};
 pub use digest::Digest;
 pub use engine::{EngineBuilder, TaskEngine};
 pub use grants::Grants;

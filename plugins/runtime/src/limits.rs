@@ -13,6 +13,9 @@ pub struct Limits {
     pub result_bytes: usize,
     /// Total bytes a run may write to its output tree.
     pub output_file_bytes: u64,
+    /// Registry requests of one `registry.batch` in flight at once: enough to hide round trips,
+    /// few enough not to look like a flood to a registry's rate limits.
+    pub registry_requests: usize,
 }
 
 impl Default for Limits {
@@ -22,6 +25,7 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             result_bytes: 1 << 20,
             output_file_bytes: 1 << 30,
+            registry_requests: 16,
         }
     }
 }

@@ -264,12 +264,15 @@ async fn copy_of_a_multi_arch_index_inside_one_registry_mounts_every_blob() {
         .unwrap();
     assert_eq!(copied.digest, index);
 
-    // Again: everything is there already.
+    // Again: everything is there already. Within one registry the host asks for the mount
+    // straight away, and a registry answers it the same way for a blob the destination has, so
+    // these count as mounts; no upload was opened and no byte moved.
     let again = run_fixture(&task, &ctx, "registry-copy", &params).await;
     assert_eq!(
         string_result(&again, "transfers"),
-        "present=12,mounted=0,copied=0"
+        "present=0,mounted=12,copied=0"
     );
+    assert!(!uploads_dir(&registry, "release/app").exists());
 }
 
 #[tokio::test]
@@ -790,4 +793,116 @@ fn base64(input: &str) -> String {
         }
     }
     out
+}
+
+/// A TCP forwarder in front of the registry that holds each chunk from the client for `delay`
+/// and records how many connections were open at once. A test device, not a registry: the real
+/// registry behind it answers every request; the delay makes overlap (or its absence) visible.
+struct SlowForwarder {
+    addr: String,
+    max_open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn slow_forwarder(upstream: String, delay: Duration) -> SlowForwarder {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let open = Arc::new(AtomicUsize::new(0));
+    let max_open = Arc::new(AtomicUsize::new(0));
+    let (open2, max2) = (open.clone(), max_open.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (open, max_open, upstream) = (open2.clone(), max2.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                max_open.fetch_max(now, Ordering::SeqCst);
+                if let Ok(server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async {
+                        let mut buf = vec![0u8; 64 << 10];
+                        while let Ok(n) = cr.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            tokio::time::sleep(delay).await;
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown().await;
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                        let _ = cw.shutdown().await;
+                    };
+                    tokio::join!(up, down);
+                }
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    SlowForwarder { addr, max_open }
+}
+
+#[tokio::test]
+async fn a_batch_overlaps_its_calls_up_to_the_limit_and_checks_each_one() {
+    use std::sync::atomic::Ordering;
+    let registry = Registry::start().unwrap();
+    let setup = client(AuthSource::Anonymous);
+    let app = repo(&registry, "team/app");
+    let digest = push_image(&setup, &app, "batch", 1, ("linux", "amd64"), None).await;
+    let task = Harness::new().fixture();
+    let delay = Duration::from_millis(150);
+
+    let mut answers = vec![];
+    for in_flight in [1usize, 4] {
+        let slow = slow_forwarder(registry.addr().to_owned(), delay).await;
+        let src = format!("{}/team/app", slow.addr);
+        // The batch's last call reads a repository outside the grants: it is denied on its own
+        // while the others go through.
+        let mut ctx = ctx(
+            &client(AuthSource::Anonymous),
+            &[&format!("registry:push={src}")[..]],
+        );
+        ctx.limits.registry_requests = in_flight;
+        let started = Instant::now();
+        let outcome = run_fixture(
+            &task,
+            &ctx,
+            "registry-batch",
+            &[
+                ("source", &format!("{src}@{digest}")),
+                ("destination", &src),
+                ("count", "8"),
+            ],
+        )
+        .await;
+        let elapsed = started.elapsed();
+        let Some(kubectl_release_runtime::Value::Array(outcomes)) = outcome.result("outcomes")
+        else {
+            panic!("no outcomes: {outcome:?}");
+        };
+        assert_eq!(outcomes.len(), 10, "{outcomes:?}");
+        for o in &outcomes[..9] {
+            assert_eq!(o, &format!("ok {digest}"), "{outcomes:?}");
+        }
+        assert!(
+            outcomes[9].starts_with("denied: ")
+                && outcomes[9].contains(&format!("pull on {src}-ungranted")),
+            "{outcomes:?}"
+        );
+        answers.push((in_flight, elapsed, slow.max_open.load(Ordering::SeqCst)));
+    }
+    let (_, one_by_one, open_one) = answers[0];
+    let (_, overlapped, open_four) = answers[1];
+    assert_eq!(
+        open_one, 1,
+        "one request in flight needs one connection: {answers:?}"
+    );
+    assert!((2..=4).contains(&open_four), "{answers:?}");
+    // 9 requests after the first get-manifest, each held 150 ms by the forwarder.
+    assert!(one_by_one >= delay * 9, "{answers:?}");
+    assert!(overlapped * 2 < one_by_one, "{answers:?}");
 }

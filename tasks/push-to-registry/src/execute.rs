@@ -2,9 +2,12 @@
 //! pushed as the exact bytes that were read, and the digest the registry answers is checked
 //! against the source's, so a promotion that would change a digest stops instead.
 
-use kubectl_release_sdk::registry::BlobTransfer;
+use std::collections::HashMap;
+
+use kubectl_release_sdk::registry::{self, BlobMove, BlobRef, BlobTransfer, Call, Reply};
 use kubectl_release_sdk::{ErrorKind, HostError, TaskError};
 
+use crate::manifest;
 use crate::plan::{ManifestPut, Plan, PutKind, TagState};
 use crate::registry::Registry;
 
@@ -75,7 +78,7 @@ fn failed(component: &str, what: &str, e: HostError) -> TaskError {
     TaskError::new(reason, format!("component `{component}`: {what}: {e}"))
 }
 
-pub fn execute<R: Registry>(registry: &mut R, plan: &Plan) -> Result<Counts, TaskError> {
+pub fn execute<R: Registry>(registry: &mut R, plan: &mut Plan) -> Result<Counts, TaskError> {
     let mut counts = Counts::default();
     for image in &plan.images {
         counts.unchanged += image
@@ -84,57 +87,196 @@ pub fn execute<R: Registry>(registry: &mut R, plan: &Plan) -> Result<Counts, Tas
             .filter(|t| t.state == TagState::Unchanged)
             .count() as u64;
     }
-    for blob in &plan.blobs {
-        let how = registry
-            .transfer_blob(&blob.from, &blob.to, &blob.digest, blob.size)
-            .map_err(|e| {
-                failed(
-                    &blob.component,
-                    &format!(
-                        "moving blob {} from {} to {}",
-                        blob.digest, blob.from, blob.to
-                    ),
-                    e,
-                )
-            })?;
-        match how {
-            BlobTransfer::Present => counts.blobs_present += 1,
-            BlobTransfer::Mounted => counts.blobs_mounted += 1,
-            BlobTransfer::Copied => {
+
+    // Blobs do not depend on each other: one batch.
+    let calls: Vec<Call> = plan
+        .blobs
+        .iter()
+        .map(|b| {
+            Call::TransferBlob(BlobMove {
+                from: b.from.clone(),
+                to: b.to.clone(),
+                digest: b.digest.clone(),
+                size: b.size,
+            })
+        })
+        .collect();
+    let replies = if calls.is_empty() {
+        vec![]
+    } else {
+        registry.batch(calls)
+    };
+    for (blob, reply) in plan.blobs.iter().zip(replies) {
+        let what = || {
+            format!(
+                "moving blob {} from {} to {}",
+                blob.digest, blob.from, blob.to
+            )
+        };
+        match reply.map_err(|e| failed(&blob.component, &what(), e))? {
+            Reply::TransferBlob(BlobTransfer::Present) => counts.blobs_present += 1,
+            Reply::TransferBlob(BlobTransfer::Mounted) => counts.blobs_mounted += 1,
+            Reply::TransferBlob(BlobTransfer::Copied) => {
                 counts.blobs_copied += 1;
                 counts.bytes_copied += blob.size;
             }
+            other => return Err(unexpected(&blob.component, &what(), other)),
         }
     }
-    for put in plan
-        .manifests
-        .iter()
-        .chain(&plan.referrer_tags)
-        .chain(&plan.tags)
-    {
-        push(registry, put)?;
+
+    // Manifests in waves: a child before its index, a subject before its referrers. Then the
+    // referrers' digest tags, then the release tags, each a batch of its own.
+    for wave in waves(&plan.manifests) {
+        push_all(registry, &wave, &mut counts)?;
+    }
+    push_all(
+        registry,
+        &plan.referrer_tags.iter().collect::<Vec<_>>(),
+        &mut counts,
+    )?;
+    let tags = std::mem::take(&mut plan.tags);
+    let done = push_all_then_read_configs(
+        registry,
+        &tags.iter().collect::<Vec<_>>(),
+        plan,
+        &mut counts,
+    );
+    plan.tags = tags;
+    done?;
+    Ok(counts)
+}
+
+/// Reads the configs only `arches` needs (a dry run's stand-in for the last batch of writes).
+pub fn read_configs<R: Registry>(registry: &mut R, plan: &mut Plan) -> Result<(), TaskError> {
+    let mut counts = Counts::default();
+    push_all_then_read_configs(registry, &[], plan, &mut counts)
+}
+
+/// The release tags and the pending config reads in one batch: the reads decide nothing, so
+/// they need not hold up the writes, and need no round trip of their own.
+fn push_all_then_read_configs<R: Registry>(
+    registry: &mut R,
+    tags: &[&ManifestPut],
+    plan: &mut Plan,
+    counts: &mut Counts,
+) -> Result<(), TaskError> {
+    let pending = std::mem::take(&mut plan.configs);
+    let reads = pending.iter().map(|c| {
+        Call::GetBlob(BlobRef {
+            repository: c.repository.clone(),
+            digest: c.digest.clone(),
+        })
+    });
+    let calls: Vec<Call> = put_calls(tags).chain(reads).collect();
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let mut replies = registry.batch(calls);
+    let config_replies = replies.split_off(tags.len());
+    check_puts(tags, replies, counts)?;
+    for (config, reply) in pending.iter().zip(config_replies) {
+        let component = plan.images[config.image].component.clone();
+        let what = || {
+            format!(
+                "reading the config {} of {} (for its architectures)",
+                config.digest, config.repository
+            )
+        };
+        match reply.map_err(|e| failed(&component, &what(), e))? {
+            Reply::GetBlob(bytes) => plan.config_read(config, &bytes),
+            other => return Err(unexpected(&component, &what(), other)),
+        }
+    }
+    Ok(())
+}
+
+/// `manifests` (in plan order, which already puts what a manifest needs before it) grouped so
+/// that nothing in a wave needs anything of the same or a later wave.
+fn waves(manifests: &[ManifestPut]) -> Vec<Vec<&ManifestPut>> {
+    let mut wave_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut waves: Vec<Vec<&ManifestPut>> = vec![];
+    for put in manifests {
+        let needs: Vec<String> = match manifest::parse(&put.bytes) {
+            Ok(parsed) => parsed
+                .children
+                .into_iter()
+                .map(|c| c.digest)
+                .chain(parsed.subject)
+                .collect(),
+            // Unparseable bytes were refused while planning; keep such a put last in order.
+            Err(_) => vec![],
+        };
+        let wave = needs
+            .iter()
+            .filter_map(|d| wave_of.get(&(put.repository.as_str(), d.as_str())))
+            .map(|w| w + 1)
+            .max()
+            .unwrap_or(0);
+        wave_of.insert((&put.repository, &put.digest), wave);
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(put);
+    }
+    waves
+}
+
+fn push_all<R: Registry>(
+    registry: &mut R,
+    puts: &[&ManifestPut],
+    counts: &mut Counts,
+) -> Result<(), TaskError> {
+    if puts.is_empty() {
+        return Ok(());
+    }
+    let replies = registry.batch(put_calls(puts).collect());
+    check_puts(puts, replies, counts)
+}
+
+fn put_calls<'a>(puts: &'a [&ManifestPut]) -> impl Iterator<Item = Call> + 'a {
+    puts.iter().map(|p| {
+        Call::PutManifest(registry::ManifestPut {
+            reference: p.target(),
+            media_type: p.media_type.clone(),
+            bytes: p.bytes.clone(),
+        })
+    })
+}
+
+/// Each put's answer: the digest the registry stored must be the one read.
+fn check_puts(
+    puts: &[&ManifestPut],
+    replies: Vec<Result<Reply, HostError>>,
+    counts: &mut Counts,
+) -> Result<(), TaskError> {
+    for (put, reply) in puts.iter().zip(replies) {
+        let target = put.target();
+        let what = || format!("pushing {target}");
+        let digest = match reply.map_err(|e| failed(&put.component, &what(), e))? {
+            Reply::PutManifest(digest) => digest,
+            other => return Err(unexpected(&put.component, &what(), other)),
+        };
+        if digest != put.digest {
+            return Err(TaskError::new(
+                "DigestMismatch",
+                format!(
+                    "component `{}`: {target} was stored as {digest}, not {}",
+                    put.component, put.digest
+                ),
+            ));
+        }
         match put.kind {
             PutKind::Image => counts.manifests_copied += 1,
             PutKind::Referrer => counts.referrers_copied += 1,
             PutKind::Tag => counts.tagged += 1,
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
-fn push<R: Registry>(registry: &mut R, put: &ManifestPut) -> Result<(), TaskError> {
-    let target = put.target();
-    let digest = registry
-        .put_manifest(&target, &put.media_type, &put.bytes)
-        .map_err(|e| failed(&put.component, &format!("pushing {target}"), e))?;
-    if digest != put.digest {
-        return Err(TaskError::new(
-            "DigestMismatch",
-            format!(
-                "component `{}`: {target} was stored as {digest}, not {}",
-                put.component, put.digest
-            ),
-        ));
-    }
-    Ok(())
+fn unexpected(component: &str, what: &str, reply: Reply) -> TaskError {
+    TaskError::new(
+        "RegistryUnavailable",
+        format!("component `{component}`: {what}: the host answered {reply:?}"),
+    )
 }

@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use kubectl_release_sdk::registry::{BlobTransfer, Descriptor, Manifest};
+use kubectl_release_sdk::registry::{BlobTransfer, Call, Descriptor, Manifest, Reply};
 use kubectl_release_sdk::{ErrorKind, HostError};
 use serde_json::{Value as Json, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::registry::Registry;
+use crate::registry::{Registry, one};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -35,6 +35,8 @@ pub struct FakeRegistry {
     pub writes: Vec<String>,
     /// Every call, in order.
     pub calls: Vec<String>,
+    /// The size of every `batch`, in order.
+    pub batches: Vec<usize>,
     /// The registry answers mounts by copying (bytes move).
     pub refuse_mounts: bool,
     /// Writes to these repositories are `denied`.
@@ -381,5 +383,10 @@ impl Registry for FakeRegistry {
                 })
             })
             .collect())
+    }
+
+    fn batch(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, HostError>> {
+        self.batches.push(calls.len());
+        calls.into_iter().map(|call| one(self, call)).collect()
     }
 }

@@ -15,6 +15,7 @@ pub mod execute;
 pub mod input;
 pub mod manifest;
 pub mod plan;
+mod prefetch;
 pub mod reference;
 pub mod registry;
 mod task;

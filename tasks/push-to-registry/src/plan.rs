@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::input::{INVALID_TAG, Item, Request};
 use crate::manifest::{self, ImageConfig, Parsed};
+use crate::prefetch::Prefetched;
 use crate::reference::{ImageRef, digest_hex};
 use crate::registry::Registry;
 use crate::template::Vars;
@@ -113,6 +114,25 @@ pub struct Plan {
     pub referrer_tags: Vec<ManifestPut>,
     /// Last: the release tags.
     pub tags: Vec<ManifestPut>,
+    /// Configs read only for an image's `arches`: nothing is decided by them, so they are read
+    /// in the same batch as the release tags (or, for a dry run, after planning).
+    pub configs: Vec<PendingConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingConfig {
+    /// Index into [`Plan::images`].
+    pub image: usize,
+    pub repository: String,
+    pub digest: String,
+}
+
+impl Plan {
+    /// Sets an image's `arches` from its config as read.
+    pub fn config_read(&mut self, pending: &PendingConfig, bytes: &[u8]) {
+        let config = manifest::parse_config(bytes);
+        self.images[pending.image].arches = config.architecture.into_iter().collect();
+    }
 }
 
 impl Plan {
@@ -195,8 +215,10 @@ pub fn plan<R: Registry>(
     request: &Request,
     options: &Options,
 ) -> Result<Plan, TaskError> {
+    let mut prefetched = Prefetched::new(registry);
+    prefetched.prefetch(request, options);
     let mut planner = Planner {
-        registry,
+        registry: &mut prefetched,
         options,
         plan: Plan::default(),
         manifests: HashMap::new(),
@@ -240,9 +262,19 @@ impl<R: Registry> Planner<'_, R> {
                 None
             };
             (arches, config)
-        } else {
+        } else if needs_config {
             let config = self.config(name, src, &top)?;
             (config.architecture.iter().cloned().collect(), Some(config))
+        } else {
+            // Only `arches` needs it: read along with the last writes, not before them.
+            if let Some(config) = &top.parsed.config {
+                self.plan.configs.push(PendingConfig {
+                    image: self.plan.images.len(),
+                    repository: src.clone(),
+                    digest: config.digest.clone(),
+                });
+            }
+            (vec![], None)
         };
 
         // Tags, all expanded and validated before anything else is decided.

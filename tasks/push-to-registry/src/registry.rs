@@ -2,7 +2,7 @@
 //! an in-memory registry in unit tests.
 
 use kubectl_release_sdk::HostError;
-use kubectl_release_sdk::registry::{self, BlobTransfer, Descriptor, Manifest};
+use kubectl_release_sdk::registry::{self, BlobTransfer, Call, Descriptor, Manifest, Reply};
 
 pub trait Registry {
     /// `repo:tag` or `repo@digest` to its descriptor; `not-found` when absent.
@@ -25,6 +25,38 @@ pub trait Registry {
     ) -> Result<BlobTransfer, HostError>;
     fn list_tags(&mut self, repository: &str) -> Result<Vec<String>, HostError>;
     fn referrers(&mut self, repository: &str, digest: &str) -> Result<Vec<Descriptor>, HostError>;
+
+    /// Independent calls, answered in order. The host overlaps them; this default, for
+    /// registries that cannot, makes them one after another.
+    fn batch(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, HostError>> {
+        calls.into_iter().map(|call| one(self, call)).collect()
+    }
+}
+
+/// One call of a batch, through the single-call methods.
+pub(crate) fn one<R: Registry + ?Sized>(registry: &mut R, call: Call) -> Result<Reply, HostError> {
+    Ok(match call {
+        Call::Resolve(r) => Reply::Resolve(registry.resolve(&r)?),
+        Call::GetManifest(r) => Reply::GetManifest(registry.get_manifest(&r)?),
+        Call::PutManifest(p) => {
+            Reply::PutManifest(registry.put_manifest(&p.reference, &p.media_type, &p.bytes)?)
+        }
+        Call::GetBlob(b) => Reply::GetBlob(registry.get_blob(&b.repository, &b.digest)?),
+        Call::TransferBlob(m) => {
+            Reply::TransferBlob(registry.transfer_blob(&m.from, &m.to, &m.digest, m.size)?)
+        }
+        Call::ListTags(r) => Reply::ListTags(registry.list_tags(&r)?),
+        Call::Referrers(q) => Reply::Referrers(registry.referrers(&q.repository, &q.digest)?),
+        Call::BlobExists(b) => {
+            return Err(HostError::new(
+                kubectl_release_sdk::ErrorKind::Invalid,
+                format!(
+                    "blob-exists of {}@{} is not used by promotion",
+                    b.repository, b.digest
+                ),
+            ));
+        }
+    })
 }
 
 /// The run's registry, through the host (which checks grants and holds credentials).
@@ -68,5 +100,9 @@ impl Registry for HostRegistry {
 
     fn referrers(&mut self, repository: &str, digest: &str) -> Result<Vec<Descriptor>, HostError> {
         registry::referrers(repository, digest, None)
+    }
+
+    fn batch(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, HostError>> {
+        registry::batch(&calls)
     }
 }

@@ -100,6 +100,47 @@ fn a_tag_pointing_elsewhere_is_moved() {
     );
 }
 
+#[test]
+fn many_images_are_read_and_tagged_in_two_batches() {
+    // Each batch is one host call the host overlaps; one read after another is what made a
+    // promotion of many images slow.
+    let mut reg = FakeRegistry::new();
+    let repos: Vec<String> = (0..5).map(|i| format!("quay.io/build/c{i}")).collect();
+    let images: Vec<Json> = repos
+        .iter()
+        .map(|r| reg.image(r, "amd64", 1, r, &json!({})))
+        .collect();
+    let components: Vec<(String, &str, &Json)> = repos
+        .iter()
+        .zip(&images)
+        .enumerate()
+        .map(|(i, (r, img))| (format!("c{i}"), r.as_str(), img))
+        .collect();
+    let components: Vec<(&str, &str, &Json)> = components
+        .iter()
+        .map(|(n, r, i)| (n.as_str(), *r, *i))
+        .collect();
+    let params = Params::new()
+        .with("snapshot", snapshot(&components))
+        .with("tags", ["released", "v1-{{ git_short_sha }}"]);
+    run(&mut reg, params.clone()).unwrap();
+    // Manifests and release tags; then the tag writes, with the configs read for `arches`.
+    assert_eq!(reg.batches, [5 + 10, 10 + 5]);
+    assert_eq!(
+        reg.calls.len(),
+        30,
+        "no read outside a batch: {:?}",
+        reg.calls
+    );
+
+    // A second run only reads.
+    reg.batches.clear();
+    reg.writes.clear();
+    run(&mut reg, params).unwrap();
+    assert_eq!(reg.batches, [15, 5]);
+    assert!(reg.writes.is_empty(), "{:?}", reg.writes);
+}
+
 fn mapping() -> String {
     json!({"components": [
         {"name": "api", "repository": DST, "tags": ["released", "{{ labels.version }}-{{ timestamp }}"]},

@@ -1,6 +1,6 @@
 use kubectl_release_sdk::prelude::*;
 
-use crate::execute::{Counts, execute};
+use crate::execute::{Counts, execute, read_configs};
 use crate::input::Request;
 use crate::plan::{Options, Plan, plan};
 use crate::registry::{HostRegistry, Registry};
@@ -66,12 +66,14 @@ pub fn promote<R: Registry>(
     let options = Options {
         release_timestamp: args.release_timestamp.unwrap_or(now),
     };
-    let plan = plan(registry, &args.request, &options)?;
-    on_plan(&plan);
+    let mut plan = plan(registry, &args.request, &options)?;
     let counts = if args.dry_run {
+        read_configs(registry, &mut plan)?;
+        on_plan(&plan);
         Counts::planned(&plan)
     } else {
-        execute(registry, &plan)?
+        on_plan(&plan);
+        execute(registry, &mut plan)?
     };
     Ok(results(&plan, &counts))
 }
@@ -155,9 +157,20 @@ impl Task for PushToRegistry {
             );
         }
         let now = clock::now().seconds;
+        let mut components = vec![];
         let results = promote(&mut HostRegistry, &args, now, |plan| {
-            log_plan(plan, args.dry_run)
+            log_plan(plan, args.dry_run);
+            components = plan.images.iter().map(|i| i.component.clone()).collect();
         })?;
+        // One line per finished component: what a host counts for its progress display.
+        if !args.dry_run {
+            for name in &components {
+                log::info(
+                    &format!("promoted {name}"),
+                    &[("component", name), ("event", "promoted")],
+                );
+            }
+        }
         Ok(Outcome::succeeded(results))
     }
 }

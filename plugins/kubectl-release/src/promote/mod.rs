@@ -3,7 +3,9 @@
 //! task. The input is parsed here with the task crate's own code, so bad input fails before
 //! anything runs and the grants are exactly the snapshot's and mapping's repositories.
 
+mod progress;
 mod report;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,14 +24,25 @@ use push_to_registry_task::{Request, TASK_NAME};
 
 use crate::cli::{OutputFormat, TaskRef};
 use crate::{EXIT_TASK_FAILED, EXIT_USAGE, source};
+use progress::Progress;
 
 pub use report::Summary;
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
+    /// A Snapshot object in the cluster, by name (read with your kubeconfig, like kubectl).
+    #[arg(
+        value_name = "SNAPSHOT",
+        required_unless_present = "snapshot",
+        conflicts_with = "snapshot"
+    )]
+    pub name: Option<String>,
+    /// The namespace of SNAPSHOT (default: the kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NAMESPACE", requires = "name")]
+    pub namespace: Option<String>,
     /// The Snapshot (YAML or JSON): components[].{name, containerImage: REPO@sha256:..., source.git.revision}.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
-    pub snapshot: PathBuf,
+    pub snapshot: Option<PathBuf>,
     /// Konflux data.mapping (YAML or JSON): components[].{name, repository, tags[]}, defaults.tags.
     /// Without it every image is tagged in place.
     #[arg(long, value_name = "FILE")]
@@ -66,7 +79,14 @@ const INPUT_REASONS: &[&str] = &[
 ];
 
 pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
-    let snapshot = read(&args.snapshot, "snapshot")?;
+    let (snapshot, snapshot_origin) = match (&args.snapshot, &args.name) {
+        (Some(path), _) => (snapshot::from_file(path)?, path.display().to_string()),
+        (None, Some(name)) => (
+            snapshot::from_cluster(name, args.namespace.as_deref()).await?,
+            format!("snapshot {name}"),
+        ),
+        (None, None) => unreachable!("clap requires SNAPSHOT or -f"),
+    };
     let mapping = match &args.mapping {
         Some(path) => read(path, "mapping")?,
         None => String::new(),
@@ -79,13 +99,13 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
 
     // The task's own parse: bad input is refused here, before any registry call.
     let request = Request::parse(&snapshot, &mapping, &tags).map_err(|e| {
-        let file = if e.reason == "InvalidMapping" {
-            args.mapping.as_ref()
+        let origin = if e.reason == "InvalidMapping" {
+            args.mapping.as_ref().map(|m| m.display().to_string())
         } else {
-            Some(&args.snapshot)
+            Some(snapshot_origin.clone())
         };
-        match file {
-            Some(f) => anyhow!("{}: {} ({})", f.display(), e.message, e.reason),
+        match origin {
+            Some(o) => anyhow!("{o}: {} ({})", e.message, e.reason),
             None => anyhow!("{} ({})", e.message, e.reason),
         }
     })?;
@@ -109,9 +129,14 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     };
     let (task, _origin) = source::load(&runtime, &task_ref).await?;
     let registry = RegistryClient::new(RegistryOptions::default()).map_err(|e| anyhow!("{e}"))?;
+    let progress = if args.dry_run {
+        Progress::none()
+    } else {
+        Progress::new(request.items.len())
+    };
     let ctx = RunContext {
         grants: Arc::new(grants),
-        log: log_sink(args.output_format),
+        log: log_sink(args.output_format, progress.clone()),
         registry: Some(Arc::new(registry)),
         ..RunContext::default()
     };
@@ -129,13 +154,13 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
 
     if args.dry_run {
         let outcome = runner.run(&base, &[], Mode::DryRun).await?;
-        return finish(&args, outcome, true);
+        return finish(&args, &progress, outcome, true);
     }
     let names: Vec<String> = request.items.iter().map(|i| i.component.clone()).collect();
     let groups = args.concurrency.min(names.len() as u32) as usize;
     if groups <= 1 {
         let outcome = runner.run(&base, &[], Mode::Write).await?;
-        return finish(&args, outcome, false);
+        return finish(&args, &progress, outcome, false);
     }
     // Several runs at once, each with a share of the components. When templates need the
     // registry (or components share a destination), everything is validated first by a read-only
@@ -143,12 +168,12 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     if request.needs_registry_to_validate() {
         let check = runner.run(&base, &[], Mode::Validate).await?;
         if let Err(failure) = &check {
-            return finish(&args, Err(failure.clone()), false);
+            return finish(&args, &progress, Err(failure.clone()), false);
         }
     } else {
         // The task says this on a whole run; shares do not.
         for name in &request.unmapped {
-            eprintln!("component {name} is not in the mapping; skipped");
+            progress.print(&format!("component {name} is not in the mapping; skipped"));
         }
     }
     let mut shares: Vec<Vec<String>> = vec![vec![]; groups];
@@ -167,11 +192,11 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitCode> {
     for run in runs {
         match run.await.context("a promotion run panicked")?? {
             Ok(summary) => merged.merge(summary),
-            Err(failure) => return finish(&args, Err(failure), false),
+            Err(failure) => return finish(&args, &progress, Err(failure), false),
         }
     }
     merged.sort_like(&request);
-    finish(&args, Ok(merged), false)
+    finish(&args, &progress, Ok(merged), false)
 }
 
 fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
@@ -254,9 +279,11 @@ impl Runner {
 
 fn finish(
     args: &PromoteArgs,
+    progress: &Progress,
     outcome: Result<Summary, kubectl_release_runtime::Failure>,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
+    progress.finish();
     match outcome {
         Ok(summary) => {
             report::print(args.output_format, &summary, dry_run)?;
@@ -279,8 +306,16 @@ fn finish(
 }
 
 /// Task logs on stderr (stdout is the report); only warnings and errors with -o json|yaml.
-fn log_sink(format: OutputFormat) -> LogSink {
+fn log_sink(format: OutputFormat, progress: Progress) -> LogSink {
     LogSink::new(move |line| {
+        if line
+            .fields
+            .iter()
+            .any(|(k, v)| k == "event" && v == "promoted")
+        {
+            progress.component_done();
+            return;
+        }
         if line.level < LogLevel::Info
             || (format != OutputFormat::Text && line.level < LogLevel::Warn)
         {
@@ -292,6 +327,6 @@ fn log_sink(format: OutputFormat) -> LogSink {
             .filter(|(k, _)| k != "component")
             .map(|(k, v)| format!(" {k}={v}"))
             .collect();
-        eprintln!("{}{fields}", line.message);
+        progress.print(&format!("{}{fields}", line.message));
     })
 }

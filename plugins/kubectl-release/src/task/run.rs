@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions};
 use kubectl_release_runtime::{
-    FileTrees, GivenValue, Grants, Limits, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome,
-    Value, params,
+    ClusterClient, ClusterOptions, FileTrees, GivenValue, Grants, Limits, LogLevel, LogSink,
+    RunContext, RunIdentity, RunOutcome, Value, params,
 };
 use serde::Serialize;
 
@@ -76,8 +76,19 @@ pub async fn run(
             RegistryClient::new(RegistryOptions::default()).context("preparing registry access")?,
         ))
     };
+    // Cluster access likewise, as the kubeconfig's user (KUBECONFIG or ~/.kube/config).
+    let cluster = if grants.cluster.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            ClusterClient::try_default(ClusterOptions::default())
+                .await
+                .context("preparing cluster access")?,
+        ))
+    };
     let ctx = RunContext {
         registry,
+        cluster,
         grants: Arc::new(grants),
         files,
         log: log_sink(args.output_format),

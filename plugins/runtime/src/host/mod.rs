@@ -14,6 +14,7 @@ pub use files::FileTrees;
 pub use log::{LogLevel, LogLine, LogSink};
 
 use crate::bindings::types;
+use crate::cluster::ClusterClient;
 use crate::grants::Grants;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::registry::RegistryClient;
@@ -29,6 +30,9 @@ pub struct RunContext {
     /// Registry access for the `registry` interface, shared by runs; `None` answers every
     /// registry call `denied`. Grants are checked before it is used.
     pub registry: Option<Arc<RegistryClient>>,
+    /// Kubernetes API access for the `cluster` interface, on the host's identity and shared by
+    /// runs; `None` answers every cluster call `denied`. Grants are checked before it is used.
+    pub cluster: Option<Arc<ClusterClient>>,
 }
 
 impl Default for RunContext {
@@ -40,6 +44,7 @@ impl Default for RunContext {
             clock: Clock::System,
             limits: Limits::default(),
             registry: None,
+            cluster: None,
         }
     }
 }

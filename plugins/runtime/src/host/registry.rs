@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::{HostState, error};
 use crate::Digest;
-use crate::bindings::registry::{self, BlobTransfer, Descriptor, Manifest};
+use futures::StreamExt;
+
+use crate::bindings::registry::{self, BlobTransfer, Call, Descriptor, Manifest, Reply};
 use crate::bindings::types::{Error, ErrorKind};
 use crate::grants::RegistryAccess;
 use crate::oci::OciReference;
@@ -102,8 +104,8 @@ fn descriptor(d: access::Descriptor) -> Descriptor {
     }
 }
 
-impl registry::Host for HostState {
-    async fn resolve(&mut self, reference_: String) -> Result<Descriptor, Error> {
+impl HostState {
+    async fn serve_resolve(&self, reference_: String) -> Result<Descriptor, Error> {
         let r = reference("resolve", &reference_)?;
         let client = self.registry_for(
             "resolve",
@@ -117,7 +119,7 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("resolve", e))
     }
 
-    async fn get_manifest(&mut self, reference_: String) -> Result<Manifest, Error> {
+    async fn serve_get_manifest(&self, reference_: String) -> Result<Manifest, Error> {
         let r = reference("get-manifest", &reference_)?;
         let client = self.registry_for(
             "get-manifest",
@@ -135,8 +137,8 @@ impl registry::Host for HostState {
         })
     }
 
-    async fn put_manifest(
-        &mut self,
+    async fn serve_put_manifest(
+        &self,
         reference_: String,
         media_type: String,
         bytes: Vec<u8>,
@@ -154,7 +156,7 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("put-manifest", e))
     }
 
-    async fn blob_exists(&mut self, repository_: String, digest_: String) -> Result<bool, Error> {
+    async fn serve_blob_exists(&self, repository_: String, digest_: String) -> Result<bool, Error> {
         let repo = repository("blob-exists", &repository_)?;
         let d = digest("blob-exists", &digest_)?;
         let client = self.registry_for(
@@ -168,7 +170,7 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("blob-exists", e))
     }
 
-    async fn get_blob(&mut self, repository_: String, digest_: String) -> Result<Vec<u8>, Error> {
+    async fn serve_get_blob(&self, repository_: String, digest_: String) -> Result<Vec<u8>, Error> {
         let repo = repository("get-blob", &repository_)?;
         let d = digest("get-blob", &digest_)?;
         let client =
@@ -179,7 +181,11 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("get-blob", e))
     }
 
-    async fn put_blob(&mut self, repository_: String, contents: Vec<u8>) -> Result<String, Error> {
+    async fn serve_put_blob(
+        &self,
+        repository_: String,
+        contents: Vec<u8>,
+    ) -> Result<String, Error> {
         let repo = repository("put-blob", &repository_)?;
         let client =
             self.registry_for("put-blob", &repository_, &[(RegistryAccess::Push, &repo)])?;
@@ -190,8 +196,8 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("put-blob", e))
     }
 
-    async fn transfer_blob(
-        &mut self,
+    async fn serve_transfer_blob(
+        &self,
         from: String,
         to: String,
         digest_: String,
@@ -216,7 +222,7 @@ impl registry::Host for HostState {
         })
     }
 
-    async fn list_tags(&mut self, repository_: String) -> Result<Vec<String>, Error> {
+    async fn serve_list_tags(&self, repository_: String) -> Result<Vec<String>, Error> {
         let repo = repository("list-tags", &repository_)?;
         let client =
             self.registry_for("list-tags", &repository_, &[(RegistryAccess::Pull, &repo)])?;
@@ -226,8 +232,8 @@ impl registry::Host for HostState {
             .map_err(|e| mapped("list-tags", e))
     }
 
-    async fn referrers(
-        &mut self,
+    async fn serve_referrers(
+        &self,
         repository_: String,
         digest_: String,
         artifact_type: Option<String>,
@@ -241,5 +247,97 @@ impl registry::Host for HostState {
             .await
             .map(|all| all.into_iter().map(descriptor).collect())
             .map_err(|e| mapped("referrers", e))
+    }
+}
+
+/// The WIT entry points: each call on its own, or many at once through `batch`.
+impl registry::Host for HostState {
+    async fn resolve(&mut self, reference: String) -> Result<Descriptor, Error> {
+        self.serve_resolve(reference).await
+    }
+
+    async fn get_manifest(&mut self, reference: String) -> Result<Manifest, Error> {
+        self.serve_get_manifest(reference).await
+    }
+
+    async fn put_manifest(
+        &mut self,
+        reference: String,
+        media_type: String,
+        bytes: Vec<u8>,
+    ) -> Result<String, Error> {
+        self.serve_put_manifest(reference, media_type, bytes).await
+    }
+
+    async fn blob_exists(&mut self, repository: String, digest: String) -> Result<bool, Error> {
+        self.serve_blob_exists(repository, digest).await
+    }
+
+    async fn get_blob(&mut self, repository: String, digest: String) -> Result<Vec<u8>, Error> {
+        self.serve_get_blob(repository, digest).await
+    }
+
+    async fn put_blob(&mut self, repository: String, contents: Vec<u8>) -> Result<String, Error> {
+        self.serve_put_blob(repository, contents).await
+    }
+
+    async fn transfer_blob(
+        &mut self,
+        from: String,
+        to: String,
+        digest: String,
+        size: u64,
+    ) -> Result<BlobTransfer, Error> {
+        self.serve_transfer_blob(from, to, digest, size).await
+    }
+
+    async fn list_tags(&mut self, repository: String) -> Result<Vec<String>, Error> {
+        self.serve_list_tags(repository).await
+    }
+
+    async fn referrers(
+        &mut self,
+        repository: String,
+        digest: String,
+        artifact_type: Option<String>,
+    ) -> Result<Vec<Descriptor>, Error> {
+        self.serve_referrers(repository, digest, artifact_type)
+            .await
+    }
+
+    async fn batch(&mut self, calls: Vec<Call>) -> Vec<Result<Reply, Error>> {
+        let this = &*self;
+        let in_flight = this.ctx.limits.registry_requests.max(1);
+        futures::stream::iter(calls)
+            .map(|call| this.serve_call(call))
+            .buffered(in_flight)
+            .collect()
+            .await
+    }
+}
+
+impl HostState {
+    async fn serve_call(&self, call: Call) -> Result<Reply, Error> {
+        Ok(match call {
+            Call::Resolve(r) => Reply::Resolve(self.serve_resolve(r).await?),
+            Call::GetManifest(r) => Reply::GetManifest(self.serve_get_manifest(r).await?),
+            Call::PutManifest(p) => Reply::PutManifest(
+                self.serve_put_manifest(p.reference, p.media_type, p.bytes)
+                    .await?,
+            ),
+            Call::BlobExists(b) => {
+                Reply::BlobExists(self.serve_blob_exists(b.repository, b.digest).await?)
+            }
+            Call::GetBlob(b) => Reply::GetBlob(self.serve_get_blob(b.repository, b.digest).await?),
+            Call::TransferBlob(m) => Reply::TransferBlob(
+                self.serve_transfer_blob(m.from, m.to, m.digest, m.size)
+                    .await?,
+            ),
+            Call::ListTags(r) => Reply::ListTags(self.serve_list_tags(r).await?),
+            Call::Referrers(q) => Reply::Referrers(
+                self.serve_referrers(q.repository, q.digest, q.artifact_type)
+                    .await?,
+            ),
+        })
     }
 }

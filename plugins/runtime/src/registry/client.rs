@@ -127,6 +127,9 @@ pub struct RegistryClient {
     options: RegistryOptions,
     http: reqwest::Client,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    /// Held while a connection is set up, so the first batch of a run (many calls at once, all
+    /// missing the map) reads credentials and builds a TLS client once, not once per call.
+    connecting: tokio::sync::Mutex<()>,
     counters: Arc<Counters>,
 }
 
@@ -161,6 +164,7 @@ impl RegistryClient {
             options,
             http,
             connections: Mutex::new(HashMap::new()),
+            connecting: tokio::sync::Mutex::new(()),
             counters: Arc::new(Counters::default()),
         })
     }
@@ -450,7 +454,11 @@ impl RegistryClient {
         let (src, dst, what) = (&src, &dst, &what);
         let transfer = self
             .retry(what, move || async move {
-                if self.head_blob(dst, to, digest, what).await? {
+                // Within one registry the mount is asked for straight away: a registry answers it
+                // the same way when the destination has the blob already, and a HEAD first would
+                // double the requests of a copy. Across registries a HEAD is all it takes to skip
+                // an upload.
+                if !same_registry && self.head_blob(dst, to, digest, what).await? {
                     return Ok(BlobTransfer::Present);
                 }
                 let mount = same_registry.then_some((from, digest));
@@ -458,6 +466,10 @@ impl RegistryClient {
                     Upload::Mounted => return Ok(BlobTransfer::Mounted),
                     Upload::Session(location) => location,
                 };
+                if same_registry && self.head_blob(dst, to, digest, what).await? {
+                    self.cancel_upload(dst, to, &location, what).await;
+                    return Ok(BlobTransfer::Present);
+                }
                 self.copy_into(src, from, dst, to, location, digest, size, what)
                     .await?;
                 Ok(BlobTransfer::Copied)
@@ -538,8 +550,10 @@ impl RegistryClient {
         }
         let max = self.options.max_manifest_bytes as u64;
         let (conn_, url_, what_) = (&conn, &url, &what);
-        let served = self
-            .retry(what_, move || async move {
+        let served = if conn.no_referrers_api.load(Ordering::Relaxed) {
+            None
+        } else {
+            self.retry(what_, move || async move {
                 let resp = self
                     .send(
                         conn_,
@@ -553,11 +567,22 @@ impl RegistryClient {
                     StatusCode::OK => {
                         Ok(Some(read_body(resp, max, what_, conn_.registry()).await?))
                     }
-                    StatusCode::NOT_FOUND => Ok(None),
+                    StatusCode::NOT_FOUND => {
+                        // A route the registry does not know answers in plain text; an OCI error
+                        // (NAME_UNKNOWN, ...) is about this repository, not the API.
+                        let body = resp.bytes().await.unwrap_or_default();
+                        let oci_error = serde_json::from_slice::<serde_json::Value>(&body)
+                            .is_ok_and(|v| v.get("errors").is_some());
+                        if !oci_error {
+                            conn_.no_referrers_api.store(true, Ordering::Relaxed);
+                        }
+                        Ok(None)
+                    }
                     _ => Err(unexpected(what_, resp).await),
                 }
             })
-            .await?;
+            .await?
+        };
         let index = match served {
             Some(bytes) => bytes,
             None => {
@@ -696,6 +721,23 @@ impl RegistryClient {
         }
     }
 
+    /// Ends an upload session that is not needed after all; a registry expires it anyway, so a
+    /// failure here is only logged.
+    async fn cancel_upload(
+        &self,
+        conn: &Connection,
+        repo: &Repository,
+        location: &Url,
+        what: &str,
+    ) {
+        let request = self.http.delete(location.clone());
+        match self.send(conn, repo.path(), Op::Push, what, request).await {
+            Ok(resp) if resp.status().is_success() => {}
+            Ok(resp) => tracing::debug!(what, status = %resp.status(), "cancelling an upload"),
+            Err(e) => tracing::debug!(what, error = ?e, "cancelling an upload"),
+        }
+    }
+
     /// `PUT <location>&digest=<digest>` with the whole blob.
     #[allow(clippy::too_many_arguments)]
     async fn finish_upload(
@@ -792,6 +834,10 @@ impl RegistryClient {
     }
 
     async fn connection(&self, registry: &str) -> Result<Arc<Connection>, RegistryError> {
+        if let Some(conn) = self.lock().get(registry) {
+            return Ok(conn.clone());
+        }
+        let _connecting = self.connecting.lock().await;
         if let Some(conn) = self.lock().get(registry) {
             return Ok(conn.clone());
         }

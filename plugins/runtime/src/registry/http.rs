@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use oci_client::RegistryOperation;
@@ -50,6 +51,10 @@ pub(crate) struct Connection {
     /// Used only for the auth handshake.
     oci: oci_client::Client,
     headers: Mutex<HashMap<(String, Op), AuthHeader>>,
+    /// Set once the registry answered the referrers API with 404: a registry that has the API
+    /// never does (OCI distribution spec), so the tag-schema fallback is used from then on
+    /// without asking again.
+    pub(crate) no_referrers_api: AtomicBool,
 }
 
 impl fmt::Debug for Connection {
@@ -90,6 +95,7 @@ impl Connection {
             creds,
             oci,
             headers: Mutex::new(HashMap::new()),
+            no_referrers_api: AtomicBool::new(false),
         })
     }
 

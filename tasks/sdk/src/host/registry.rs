@@ -4,7 +4,9 @@
 use crate::HostError;
 use crate::bindings::kubectl_release::task::registry as wit;
 
-pub use wit::{BlobTransfer, Descriptor, Manifest};
+pub use wit::{
+    BlobMove, BlobRef, BlobTransfer, Call, Descriptor, Manifest, ManifestPut, ReferrersQuery, Reply,
+};
 
 /// `reference` is `repo:tag` or `repo@sha256:...`.
 pub fn resolve(reference: &str) -> Result<Descriptor, HostError> {
@@ -54,4 +56,14 @@ pub fn referrers(
     artifact_type: Option<&str>,
 ) -> Result<Vec<Descriptor>, HostError> {
     wit::referrers(repository, digest, artifact_type).map_err(Into::into)
+}
+
+/// Runs independent calls at once, each answered in the order given (see `registry.batch` in
+/// the WIT). Calls of one batch have no order between them: a write that needs another first
+/// belongs in a later batch.
+pub fn batch(calls: &[Call]) -> Vec<Result<Reply, HostError>> {
+    wit::batch(calls)
+        .into_iter()
+        .map(|r| r.map_err(Into::into))
+        .collect()
 }
