@@ -1,6 +1,7 @@
 //! `kubectl release promote` as a user runs it: the real binary, the embedded `push-to-registry`
-//! task, a real registry (Debian's `docker-registry`, distribution 2.8: no referrers API, so
-//! signatures travel as cosign-style `sha256-<hex>.sig` tags).
+//! task, real registries: Debian's `docker-registry` (distribution 2.8: no referrers API, so
+//! signatures travel as cosign-style `sha256-<hex>.sig` tags) and go-containerregistry's registry
+//! with the OCI 1.1 referrers API (`Registry::start_oci11`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -923,4 +924,161 @@ fn timing_retag_100_images_in_place() {
             count(&report, "bytes-copied")
         );
     }
+}
+
+/// `GET http://<addr><path>` with std only: (status, body).
+fn http_get(addr: &str, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {OCI_INDEX}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = vec![];
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let status = text(&response[9..12]).parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+/// Issue #4: OCI 1.1 referrers against a registry with the referrers API (`hack/oci11-registry`).
+/// The SBOM is pushed by digest only, with no tag of any scheme, so only
+/// `GET /v2/<repo>/referrers/<digest>` can find it; a copy to another repository brings it along
+/// and the destination's referrers API lists it, and a second run writes nothing.
+#[test]
+fn oci11_referrer_found_only_by_the_referrers_api_follows_a_copied_index() {
+    const SPDX: &str = "application/spdx+json";
+    let registry = Registry::start_oci11().unwrap();
+    let rt = tokio();
+    let c = client(AuthSource::Anonymous);
+    let build = repo(&registry, "build/shop");
+    let release = repo(&registry, "release/shop");
+    let (index, sbom, sbom_bytes) = rt.block_on(async {
+        let index = push_index(&c, &build, "shop").await;
+        let size = c
+            .get_manifest(&format!("{build}@{index}").parse().unwrap())
+            .await
+            .unwrap()
+            .bytes
+            .len();
+        let empty = c.put_blob(&build, b"{}".to_vec()).await.unwrap();
+        let doc = br#"{"spdxVersion":"SPDX-2.3","name":"shop","oci":"1.1"}"#.to_vec();
+        let doc_len = doc.len();
+        let doc_digest = c.put_blob(&build, doc).await.unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{SPDX}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{SPDX}","digest":"{doc_digest}","size":{doc_len}}}],"subject":{{"mediaType":"{OCI_INDEX}","digest":"{index}","size":{size}}},"annotations":{{"org.opencontainers.image.created":"2024-05-01T12:34:56Z"}}}}"#
+        );
+        let bytes = manifest.into_bytes();
+        let (sbom, _) = put(&c, &build, None, OCI_MANIFEST, bytes.clone()).await;
+        (index, sbom, bytes)
+    });
+    rt.block_on(async {
+        assert!(
+            tags(&c, &build).await.is_empty(),
+            "no tag at all: not the cosign scheme, not the referrers tag fallback"
+        );
+        let listed = c.referrers(&build, &index, Some(SPDX)).await.unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|d| (d.digest.as_str(), d.artifact_type.as_deref()))
+                .collect::<Vec<_>>(),
+            [(sbom.to_string().as_str(), Some(SPDX))],
+            "the source registry lists the SBOM through its referrers API"
+        );
+    });
+    let blobs_before = registry.stored_blobs();
+
+    let cli = Cli::new();
+    let snap = cli.file(
+        "snapshot.yaml",
+        &snapshot(&[("shop", format!("{build}@{index}"))]),
+    );
+    let mapping = cli.file(
+        "mapping.yaml",
+        &format!("components: [{{name: shop, repository: {release}, tags: [released]}}]\n"),
+    );
+    let map = mapping.to_str().unwrap();
+    let first = cli.promote(&snap, &["--mapping", map, "-o", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let report = json(&first);
+    assert_eq!(count(&report, "tagged"), 1, "{report}");
+    assert_eq!(count(&report, "unchanged"), 0, "{report}");
+    assert_eq!(
+        count(&report, "manifests-copied"),
+        5,
+        "4 children and the index: {report}"
+    );
+    assert_eq!(count(&report, "referrers-copied"), 1, "the SBOM: {report}");
+    assert_eq!(
+        count(&report, "bytes-copied"),
+        0,
+        "one registry, one blob store: {report}"
+    );
+    assert_eq!(report["images"][0]["shasum"], index.to_string());
+    let log = registry.log();
+    assert!(
+        log.contains(&format!("GET /v2/build/shop/referrers/{index}")),
+        "the task asked the referrers API:\n{log}"
+    );
+    assert!(
+        !log.contains(&format!("/manifests/sha256-{}", index.hex())),
+        "and never needed the tag fallback:\n{log}"
+    );
+
+    rt.block_on(async {
+        assert_eq!(
+            resolve(&c, &format!("{release}:released")).await,
+            Some(index.to_string()),
+            "digest preserved"
+        );
+        let copied = c
+            .get_manifest(&format!("{release}@{sbom}").parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            copied.bytes, sbom_bytes,
+            "the SBOM's exact bytes, by digest"
+        );
+        assert_eq!(
+            tags(&c, &release).await,
+            BTreeSet::from(["released".to_owned()]),
+            "no referrer tag was invented at the destination"
+        );
+    });
+    // The destination's own referrers API, as any OCI 1.1 client asks it.
+    let (status, body) = http_get(
+        &registry.addr(),
+        &format!("/v2/release/shop/referrers/{index}"),
+    );
+    assert_eq!(status, 200, "{}", text(&body));
+    let listed: Json = serde_json::from_slice(&body).unwrap();
+    let manifests = listed["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 1, "{listed}");
+    assert_eq!(manifests[0]["digest"], sbom.to_string());
+    assert_eq!(manifests[0]["artifactType"], SPDX);
+    assert_eq!(manifests[0]["size"], sbom_bytes.len());
+    assert_eq!(
+        manifests[0]["annotations"]["org.opencontainers.image.created"],
+        "2024-05-01T12:34:56Z"
+    );
+    assert_eq!(
+        registry.stored_blobs(),
+        blobs_before,
+        "no blob was uploaded again"
+    );
+
+    let second = cli.promote(&snap, &["--mapping", map, "-o", "json"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    let report = json(&second);
+    assert_eq!(count(&report, "tagged"), 0, "{report}");
+    assert_eq!(count(&report, "unchanged"), 1, "{report}");
+    assert_eq!(count(&report, "manifests-copied"), 0, "{report}");
+    assert_eq!(count(&report, "referrers-copied"), 0, "{report}");
+    assert_eq!(count(&report, "blobs-mounted"), 0, "{report}");
+    assert_eq!(count(&report, "bytes-copied"), 0, "{report}");
 }

@@ -906,3 +906,93 @@ async fn a_batch_overlaps_its_calls_up_to_the_limit_and_checks_each_one() {
     assert!(one_by_one >= delay * 9, "{answers:?}");
     assert!(overlapped * 2 < one_by_one, "{answers:?}");
 }
+
+/// The same host call against a registry with the OCI 1.1 referrers API (`hack/oci11-registry`):
+/// no fallback tag exists, so only `GET /v2/<repo>/referrers/<digest>` can find the artifacts, and
+/// the artifact types come from the registry's listing.
+#[tokio::test]
+async fn referrers_come_from_the_oci11_referrers_api() {
+    let registry = Registry::start_oci11().unwrap();
+    let setup = client(AuthSource::Anonymous);
+    let app = repo(&registry, "team/app");
+    let subject = push_image(&setup, &app, "subject", 1, ("linux", "amd64"), None).await;
+    let bare = push_image(&setup, &app, "bare", 1, ("linux", "amd64"), None).await;
+    let subject_size = setup
+        .get_manifest(&format!("{app}@{subject}").parse().unwrap())
+        .await
+        .unwrap()
+        .bytes
+        .len();
+    let empty = setup.put_blob(&app, b"{}".to_vec()).await.unwrap();
+    let mut expected = BTreeSet::new();
+    let mut sbom = String::new();
+    for (artifact_type, payload) in [(SIG_TYPE, "signature"), (SBOM_TYPE, "sbom")] {
+        let layer = setup
+            .put_blob(&app, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
+            payload.len()
+        );
+        let d = put(&setup, &app, None, OCI_MANIFEST, manifest.into_bytes()).await;
+        if artifact_type == SBOM_TYPE {
+            sbom = format!("{artifact_type}={d}");
+        }
+        expected.insert(format!("{artifact_type}={d}"));
+    }
+    assert!(setup.list_tags(&app).await.unwrap().is_empty(), "no tags");
+
+    let h = Harness::new();
+    let task = h.fixture();
+    let run_client = client(AuthSource::Anonymous);
+    let ctx = ctx(&run_client, &[&format!("registry:pull={app}")[..]]);
+    let listed = |outcome: &RunOutcome| -> BTreeSet<String> {
+        string_result(outcome, "referrers")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let all = run_fixture(
+        &task,
+        &ctx,
+        "registry-referrers",
+        &[("source", &format!("{app}@{subject}"))],
+    )
+    .await;
+    assert_eq!(kind(&all), "none", "{all:?}");
+    assert_eq!(listed(&all), expected);
+    let sboms = run_fixture(
+        &task,
+        &ctx,
+        "registry-referrers",
+        &[
+            ("source", &format!("{app}@{subject}")),
+            ("artifact-type", SBOM_TYPE),
+        ],
+    )
+    .await;
+    assert_eq!(kind(&sboms), "none", "{sboms:?}");
+    assert_eq!(string_result(&sboms, "referrers"), sbom);
+    let none = run_fixture(
+        &task,
+        &ctx,
+        "registry-referrers",
+        &[("source", &format!("{app}@{bare}"))],
+    )
+    .await;
+    assert_eq!(kind(&none), "none", "{none:?}");
+    assert_eq!(string_result(&none, "referrers"), "");
+
+    let log = registry.log();
+    assert!(
+        log.contains(&format!("GET /v2/team/app/referrers/{subject}"))
+            && log.contains(&format!("GET /v2/team/app/referrers/{bare}")),
+        "the referrers API was asked:\n{log}"
+    );
+    assert!(
+        !log.contains("/manifests/sha256-"),
+        "the tag fallback was never needed:\n{log}"
+    );
+}

@@ -183,9 +183,16 @@ impl Stack {
         }
     }
 
-    /// zot (OCI 1.1 referrers API), `127.0.0.1:<port>`, when the stack could build it.
-    pub fn zot(&self) -> Option<&str> {
-        self.var("KUBECTL_RELEASE_STACK_ZOT")
+    /// The OCI 1.1 registry with the referrers API (`hack/oci11-registry`, go-containerregistry's
+    /// registry; anonymous, plain HTTP), `127.0.0.1:<port>`. Shared by every test of the run; a
+    /// test that needs a registry of its own uses [`registry::Registry::start_oci11`].
+    pub fn oci11_registry(&self) -> &str {
+        self.required("KUBECTL_RELEASE_STACK_OCI11_REGISTRY")
+    }
+
+    /// The `oci11-registry` binary the stack runs.
+    pub fn oci11_registry_bin(&self) -> PathBuf {
+        PathBuf::from(self.required("KUBECTL_RELEASE_STACK_OCI11_REGISTRY_BIN"))
     }
 
     /// Flux source-controller's artifact storage server, `127.0.0.1:<port>`.

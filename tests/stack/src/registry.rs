@@ -3,13 +3,18 @@
 //!
 //! The storage directory is exposed on purpose: fault-injection tests corrupt blobs on disk to
 //! prove that clients verify what they receive instead of trusting the registry.
+//!
+//! [`Registry::start_oci11`] starts the stack's OCI 1.1 registry instead (`hack/oci11-registry`:
+//! go-containerregistry's registry with the referrers API), built on demand by
+//! `hack/stack build oci11-registry`.
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +48,19 @@ pub struct Registry {
     addr: SocketAddr,
     dir: TempDir,
     auth: Option<(String, String)>,
+    kind: Kind,
+}
+
+/// Which registry implementation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's `docker-registry` (distribution 2.8): no referrers API, per-repository blob links,
+    /// cross-repository mounts.
+    Distribution,
+    /// `hack/oci11-registry` (go-containerregistry's `pkg/registry`): the OCI 1.1 referrers API
+    /// and `OCI-Subject`; no auth, no mounts (one blob store for all repositories, so a blob
+    /// pushed anywhere is present everywhere); manifests in memory, blobs on disk.
+    Oci11,
 }
 
 impl std::fmt::Debug for Registry {
@@ -52,6 +70,7 @@ impl std::fmt::Debug for Registry {
             .field("addr", &self.addr)
             .field("dir", &self.dir.path())
             .field("user", &self.auth.as_ref().map(|(u, _)| u))
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -67,45 +86,111 @@ impl Registry {
         Self::launch(Some((user.to_owned(), password.to_owned())))
     }
 
+    /// Starts a fresh OCI 1.1 registry with the referrers API (`hack/oci11-registry`), anonymous,
+    /// its blobs in a temporary directory. The binary is built on first use in a process by
+    /// `hack/stack build oci11-registry` (cached; seconds when Go's build cache is warm).
+    pub fn start_oci11() -> Result<Self> {
+        let bin = oci11_binary()?;
+        let dir = TempDir::new()
+            .map_err(|e| err(format!("creating a temp dir for the registry: {e}")))?;
+        let log_path = dir.path().join("registry.log");
+        let log = fs::File::create(&log_path)
+            .map_err(|e| err(format!("creating {}: {e}", log_path.display())))?;
+        // Port 0: the registry binds a free port itself and prints its address first, so there
+        // is no window between choosing a port and binding it.
+        let mut child = Command::new(&bin)
+            .args(["-port", "0", "-blobs"])
+            .arg(dir.path().join("storage"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| err(format!("starting {}: {e}", bin.display())))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        let read = io::BufReader::new(stdout).read_line(&mut first);
+        let addr = match (read, first.trim().parse::<SocketAddr>()) {
+            (Ok(_), Ok(addr)) => addr,
+            (read, _) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!(
+                    "{} printed no address ({read:?}, {first:?}); log:\n{}",
+                    bin.display(),
+                    fs::read_to_string(&log_path).unwrap_or_default()
+                )));
+            }
+        };
+        if let Err(e) = wait_ready(&mut child, addr) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(format!(
+                "{e}; log:\n{}",
+                fs::read_to_string(&log_path).unwrap_or_default()
+            )));
+        }
+        Ok(Registry {
+            child: Some(child),
+            addr,
+            dir,
+            auth: None,
+            kind: Kind::Oci11,
+        })
+    }
+
+    /// Which implementation this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// `127.0.0.1:PORT`, the registry host as it appears in image references.
     pub fn addr(&self) -> String {
         self.addr.to_string()
     }
 
     /// The registry's filesystem storage root; blobs live under
-    /// `docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data`.
+    /// `docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data` ([`Kind::Distribution`]) or
+    /// `sha256/<hex>` ([`Kind::Oci11`], which keeps only blobs on disk).
     pub fn storage_root(&self) -> PathBuf {
         self.dir.path().join("storage")
     }
 
     /// Every blob data file in the registry's storage: a mount or a retag adds none, an upload
-    /// adds one.
+    /// adds one (for [`Kind::Oci11`]: an upload of a blob the registry has in no repository).
     pub fn stored_blobs(&self) -> std::collections::BTreeSet<PathBuf> {
-        fn walk(dir: &Path, out: &mut std::collections::BTreeSet<PathBuf>) {
+        fn walk(dir: &Path, out: &mut std::collections::BTreeSet<PathBuf>, data: bool) {
             for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let p = e.path();
                 if p.is_dir() {
-                    walk(&p, out);
-                } else if p.file_name().is_some_and(|n| n == "data") {
+                    walk(&p, out, data);
+                } else if !data || p.file_name().is_some_and(|n| n == "data") {
                     out.insert(p);
                 }
             }
         }
         let mut out = std::collections::BTreeSet::new();
-        walk(
-            &self.storage_root().join("docker/registry/v2/blobs"),
-            &mut out,
-        );
+        match self.kind {
+            Kind::Distribution => walk(
+                &self.storage_root().join("docker/registry/v2/blobs"),
+                &mut out,
+                true,
+            ),
+            Kind::Oci11 => walk(&self.storage_root().join("sha256"), &mut out, false),
+        }
         out
     }
 
     /// The on-disk file holding the blob with this `sha256` hex digest.
     pub fn blob_data_path(&self, sha256_hex: &str) -> PathBuf {
-        self.storage_root()
-            .join("docker/registry/v2/blobs/sha256")
-            .join(&sha256_hex[..2])
-            .join(sha256_hex)
-            .join("data")
+        match self.kind {
+            Kind::Distribution => self
+                .storage_root()
+                .join("docker/registry/v2/blobs/sha256")
+                .join(&sha256_hex[..2])
+                .join(sha256_hex)
+                .join("data"),
+            Kind::Oci11 => self.storage_root().join("sha256").join(sha256_hex),
+        }
     }
 
     /// The credentials this registry accepts, if it was started with htpasswd.
@@ -135,9 +220,15 @@ impl Registry {
     }
 
     /// Starts a stopped registry again on the same address and storage (see [`Self::stop`]).
+    /// Not for [`Kind::Oci11`], whose manifests live in memory and would be gone.
     pub fn start_again(&mut self) -> Result<()> {
         if self.child.is_some() {
             return Ok(());
+        }
+        if self.kind == Kind::Oci11 {
+            return Err(err(
+                "the OCI 1.1 registry keeps manifests in memory: a restart would lose them",
+            ));
         }
         let config_path = self.dir.path().join("config.yml");
         let log_path = self.dir.path().join("registry.log");
@@ -218,6 +309,7 @@ impl Registry {
                         addr,
                         dir,
                         auth,
+                        kind: Kind::Distribution,
                     });
                 }
                 Err(e) => {
@@ -240,11 +332,40 @@ impl Drop for Registry {
     }
 }
 
+/// The `hack/oci11-registry` binary, built (or found up to date) once per process by
+/// `hack/stack build oci11-registry`, which prints its path and serialises concurrent builds.
+fn oci11_binary() -> Result<PathBuf> {
+    static BIN: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = crate::repo_root().join("hack/stack");
+        let out = Command::new(&script)
+            .args(["build", "oci11-registry"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {} build oci11-registry: {e}", script.display()))?;
+        let path = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(|l| PathBuf::from(l.trim()))
+            .unwrap_or_default();
+        if !out.status.success() || !path.is_file() {
+            return Err(format!(
+                "hack/stack build oci11-registry failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(path)
+    })
+    .clone()
+    .map_err(err)
+}
+
 fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(err(format!("docker-registry exited early with {status}")));
+            return Err(err(format!("the registry exited early with {status}")));
         }
         match probe_v2(addr) {
             // 401 means up: the htpasswd instance answers /v2/ only to authenticated clients.
