@@ -475,3 +475,399 @@ async fn source_controller_pulls_the_bundle_and_the_apiserver_accepts_the_manife
     );
     Ok(())
 }
+
+fn stdout_of(out: &Output) -> String {
+    assert!(out.status.success(), "{}", show(out));
+    text(&out.stdout)
+}
+
+/// Every layer, lowest first, as documented on `InputArgs`: the devfile's variables,
+/// config/base.yaml, config/prod.yaml, --values in order, --set in order, --var-file, --var in
+/// order. Layer i sets `shared` and `ki`..=`k9` to its own name: `ki` is last set by layer i, so
+/// it shows that layer i wins over every lower one, and `shared` that the last wins over all.
+#[test]
+fn config_layers_override_each_other_in_the_documented_order() {
+    const LAYERS: [&str; 10] = [
+        "devfile", "base", "prod", "values-a", "values-b", "set-1", "set-2", "var-file", "var-1",
+        "var-2",
+    ];
+    let keys = |layer: usize| -> Vec<(String, &str)> {
+        let mut keys: Vec<(String, &str)> = (layer..LAYERS.len())
+            .map(|k| (format!("k{k}"), LAYERS[layer]))
+            .collect();
+        keys.push(("shared".into(), LAYERS[layer]));
+        keys
+    };
+    let yaml = |layer: usize| -> String {
+        keys(layer)
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\n"))
+            .collect()
+    };
+    let p = Project::new();
+    let indented: String = yaml(0).lines().map(|l| format!("  {l}\n")).collect();
+    p.write(
+        "layers/devfile.yaml",
+        &format!(
+            "schemaVersion: 2.2.0\nmetadata:\n  name: layers\nvariables:\n{indented}components:\n  - name: k8s\n    kubernetes:\n      uri: configmap.yaml\ncommands:\n  - id: deploy\n    apply:\n      component: k8s\n      group:\n        kind: deploy\n"
+        ),
+    );
+    let data: String = (0..LAYERS.len())
+        .map(|k| format!("  k{k}: \"{{{{ k{k} }}}}\"\n"))
+        .chain([
+            "  shared: \"{{shared}}\"\n".to_owned(),
+            "  nested-a: \"{{ nested.a }}\"\n".to_owned(),
+            "  nested-b: \"{{ nested.b }}\"\n".to_owned(),
+        ])
+        .collect();
+    p.write(
+        "layers/configmap.yaml",
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: layers\ndata:\n{data}"),
+    );
+    // Maps merge key by key: base's nested.a survives prod's nested.
+    p.write(
+        "layers/config/base.yaml",
+        &format!("{}nested: {{a: base, b: base}}\n", yaml(1)),
+    );
+    p.write(
+        "layers/config/prod.yaml",
+        &format!("{}nested: {{b: prod}}\n", yaml(2)),
+    );
+    p.write("values-a.yaml", &yaml(3));
+    p.write("values-b.yaml", &yaml(4));
+    p.write(
+        "vars.env",
+        &format!(
+            "# a comment\n{}",
+            keys(7)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect::<String>()
+        ),
+    );
+    let mut args: Vec<String> = [
+        "render",
+        "-f",
+        "layers/devfile.yaml",
+        "--env",
+        "prod",
+        "--values",
+        "values-a.yaml",
+        "--values",
+        "values-b.yaml",
+        "--var-file",
+        "vars.env",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (layer, flag) in [(5, "--set"), (6, "--set"), (8, "--var"), (9, "--var")] {
+        for (k, v) in keys(layer) {
+            args.extend([flag.to_owned(), format!("{k}={v}")]);
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = stdout_of(&p.run(&args, &[]));
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out).unwrap();
+    let got: Vec<(String, String)> = doc["data"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_owned(),
+                v.as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = (0..LAYERS.len())
+        .map(|k| (format!("k{k}"), LAYERS[k].to_owned()))
+        .collect();
+    expected.extend([
+        ("shared".to_owned(), "var-2".to_owned()),
+        ("nested-a".to_owned(), "base".to_owned()),
+        ("nested-b".to_owned(), "prod".to_owned()),
+    ]);
+    assert_eq!(got, expected, "{out}");
+}
+
+const HELM_RELEASE: &str = "helm.toolkit.fluxcd.io_v2_helmrelease_flux-system_shop.yaml";
+const CHART_SOURCE: &str = "source.toolkit.fluxcd.io_v1_ocirepository_flux-system_shop-chart.yaml";
+
+fn helm_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "-f",
+        "app/devfile.yaml",
+        "--env",
+        "prod",
+        "--snapshot",
+        "snapshot.yaml",
+        "--set",
+        "replicas=3",
+        "--set",
+        "image.ref=quay.io/team/shop:dev",
+        "--helm-release",
+        "shop",
+        "--chart",
+        "oci://ghcr.io/team/charts/shop:1.2.3",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn render_and_bundle_a_helm_release_with_the_merged_values() {
+    let p = Project::new();
+    let mut render = vec!["render"];
+    render.extend(helm_args(&["--target-namespace", "shop-prod", "-o", "out"]));
+    stdout_of(&p.run(&render, &[]));
+    let mut names: Vec<String> = std::fs::read_dir(p.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [HELM_RELEASE, CHART_SOURCE]);
+    let release = std::fs::read_to_string(p.path("out").join(HELM_RELEASE)).unwrap();
+    // base.yaml < prod.yaml < --set, keys sorted, `replicas` a number, the image pinned.
+    assert_eq!(
+        release,
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: shop
+  namespace: flux-system
+spec:
+  interval: 10m
+  chartRef:
+    kind: OCIRepository
+    name: shop-chart
+  targetNamespace: shop-prod
+  values:
+    image:
+      ref: quay.io/ci/shop@{DIGEST}
+    namespace: shop-prod
+    replicas: 3
+"
+        )
+    );
+    let source = std::fs::read_to_string(p.path("out").join(CHART_SOURCE)).unwrap();
+    assert!(
+        source.contains("url: oci://ghcr.io/team/charts/shop\n  ref:\n    tag: 1.2.3\n"),
+        "{source}"
+    );
+
+    // bundle --output-file: the layer, locally, with the HelmRelease in it; twice the same.
+    let bundle = |file: &str| {
+        let mut args = vec!["bundle"];
+        args.extend(helm_args(&[
+            "--output-file",
+            file,
+            "--source",
+            "https://git.example/team/shop",
+            "--revision",
+            "main@sha1:0123456789abcdef0123456789abcdef01234567",
+            "--reproducible",
+            "-o",
+            "json",
+        ]));
+        let report: Json = serde_json::from_str(&stdout_of(&p.run(&args, &[]))).unwrap();
+        (report, std::fs::read(p.path(file)).unwrap())
+    };
+    let (first, layer) = bundle("a/shop.tgz");
+    p.touch_all(SystemTime::now());
+    let (second, again) = bundle("b/shop.tgz");
+    assert_eq!(first["digest"], second["digest"], "{first} {second}");
+    assert_eq!(layer, again);
+    assert_eq!(
+        first["resources"],
+        serde_json::json!([
+            "HelmRelease/flux-system/shop",
+            "OCIRepository/flux-system/shop-chart"
+        ])
+    );
+    assert!(first.get("url").is_none(), "nothing pushed: {first}");
+    // What Flux would extract (GNU tar reads it as any tar.gz).
+    std::fs::create_dir_all(p.path("x")).unwrap();
+    let untar = Command::new("tar")
+        .arg("-xzf")
+        .arg(p.path("a/shop.tgz"))
+        .arg("-C")
+        .arg(p.path("x"))
+        .output()
+        .unwrap();
+    assert!(untar.status.success(), "{}", show(&untar));
+    let mut extracted: Vec<String> = std::fs::read_dir(p.path("x"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    extracted.sort();
+    assert_eq!(extracted, [HELM_RELEASE, CHART_SOURCE]);
+    // No --target-namespace here; otherwise the same HelmRelease.
+    assert_eq!(
+        std::fs::read_to_string(p.path("x").join(HELM_RELEASE)).unwrap(),
+        release.replace("  targetNamespace: shop-prod\n", "")
+    );
+
+    // Neither --push nor --output-file: a usage error.
+    let out = p.run(
+        &[
+            "bundle",
+            "-f",
+            "app/devfile.yaml",
+            "--source",
+            "s",
+            "--revision",
+            "r",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    // An unpinned chart is refused before anything is written.
+    let mut args = vec!["render"];
+    args.extend(helm_args(&[]));
+    let last = args.len() - 1;
+    args[last] = "oci://ghcr.io/team/charts/shop";
+    let out = p.run(&args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("has no version"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// helm-controller's version in Flux v2.9.5 (its go.mod requires helm-controller/api v1.6.4).
+const HELM_CONTROLLER: &str = "github.com/fluxcd/helm-controller@v1.6.4";
+
+/// The HelmRelease CRD from helm-controller's Go module, downloaded into (or found in) the
+/// module cache the stack uses; never copied into this repository.
+fn helm_release_crd() -> anyhow::Result<PathBuf> {
+    let cache = std::env::var_os("KUBECTL_RELEASE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/kubectl-release")
+        });
+    let path = format!(
+        "/usr/local/go/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let download = |sumdb_off: bool| {
+        let mut cmd = Command::new("go");
+        cmd.args(["mod", "download", "-json", HELM_CONTROLLER])
+            .current_dir(std::env::temp_dir())
+            .env("PATH", &path)
+            .env("GOMODCACHE", cache.join("go/mod"))
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .env(
+                "GOPROXY",
+                std::env::var("STACK_GOPROXY").unwrap_or("https://proxy.golang.org".into()),
+            );
+        if sumdb_off {
+            // As hack/stack: where sum.golang.org is unreachable, the proxy's TLS is the check.
+            cmd.env("GOSUMDB", "off");
+        }
+        cmd.output()
+    };
+    let mut out = download(false)?;
+    if !out.status.success() {
+        out = download(true)?;
+    }
+    anyhow::ensure!(
+        out.status.success(),
+        "go mod download {HELM_CONTROLLER}: {}",
+        show(&out)
+    );
+    let info: Json = serde_json::from_slice(&out.stdout)?;
+    let dir = info["Dir"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no Dir in {info}"))?;
+    Ok(Path::new(dir).join("config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml"))
+}
+
+/// The rendered HelmRelease and its chart's OCIRepository pass a server-side dry-run apply
+/// against helm-controller's real CRD schema (CEL rules included).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_apiserver_accepts_the_helm_release_against_the_flux_crd() -> anyhow::Result<()> {
+    use kubectl_release_stack::Stack;
+
+    let stack = Stack::shared();
+    let kubectl = |args: &[&str]| {
+        Command::new(stack.kubectl())
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(stack.admin_kubeconfig())
+            .output()
+    };
+    let crd = helm_release_crd()?;
+    let crd = crd.to_str().unwrap();
+    let installed = kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crd])?;
+    assert!(installed.status.success(), "{}", show(&installed));
+    let established = kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/helmreleases.helm.toolkit.fluxcd.io",
+    ])?;
+    assert!(established.status.success(), "{}", show(&established));
+
+    let ns = stack.namespace("render-helm").await?;
+    let p = Project::new();
+    let mut render = vec!["render"];
+    render.extend(helm_args(&[
+        "--helm-namespace",
+        ns.name(),
+        "--target-namespace",
+        "shop-prod",
+        "-o",
+        "out",
+    ]));
+    stdout_of(&p.run(&render, &[]));
+    let out = p.path("out");
+    let apply = kubectl(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        out.to_str().unwrap(),
+    ])?;
+    assert!(
+        apply.status.success(),
+        "server-side dry-run: {}",
+        show(&apply)
+    );
+    let applied = text(&apply.stdout);
+    assert!(
+        applied.contains("helmrelease.helm.toolkit.fluxcd.io/shop serverside-applied")
+            && applied
+                .contains("ocirepository.source.toolkit.fluxcd.io/shop-chart serverside-applied"),
+        "{applied}"
+    );
+
+    // The schema is really enforced: the same object without its chart is refused.
+    let file = std::fs::read_dir(&out)?
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("helmrelease"))
+        .unwrap();
+    let body = std::fs::read_to_string(&file)?;
+    let broken = body.replace(
+        "  chartRef:\n    kind: OCIRepository\n    name: shop-chart\n",
+        "",
+    );
+    assert_ne!(broken, body);
+    p.write("broken.yaml", &broken);
+    let refused = kubectl(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "-f",
+        p.path("broken.yaml").to_str().unwrap(),
+    ])?;
+    assert!(!refused.status.success(), "{}", show(&refused));
+    assert!(
+        text(&refused.stderr).contains("either chart or chartRef must be set"),
+        "{}",
+        show(&refused)
+    );
+    Ok(())
+}

@@ -7,7 +7,8 @@
 //! 5. each `--var name=value` (devfile variable overrides), in order.
 //!
 //! The merged values become `{{ }}` variables: every top-level key, and every nested scalar
-//! under its dotted path (`{{ image.tag }}`).
+//! under its dotted path (`{{ image.tag }}`). With a HelmRelease output, layers 2 to 4 (not the
+//! devfile's variables or `--var`, which only feed `{{ }}`) are its `spec.values`.
 
 use serde_yaml_ng::{Mapping, Value};
 
@@ -39,7 +40,22 @@ pub fn merge(base: &mut Mapping, over: Mapping) {
     }
 }
 
-/// `a.b.c=value`, value kept as a string.
+/// `--set` values are strings, except an integer in canonical form and `true`/`false`, which are
+/// typed as `helm --set` types them: a chart's `replicas` must be a number in a HelmRelease's
+/// values. Only forms that print back identically are typed (`007`, `+1`, `1.10` stay strings),
+/// so the `{{ }}` variables see the text that was given.
+fn typed(value: &str) -> Value {
+    match value {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => match value.parse::<i64>() {
+            Ok(n) if n.to_string() == value => Value::from(n),
+            _ => Value::String(value.to_owned()),
+        },
+    }
+}
+
+/// `a.b.c=value`; see [`typed`] for the value.
 pub fn set(values: &mut Mapping, assignment: &str) -> Result<(), Error> {
     let (path, value) = assignment.split_once('=').ok_or_else(|| {
         Error::new(
@@ -47,7 +63,7 @@ pub fn set(values: &mut Mapping, assignment: &str) -> Result<(), Error> {
             format!("--set `{assignment}` is not KEY=VALUE"),
         )
     })?;
-    let mut nested = Value::String(value.to_owned());
+    let mut nested = typed(value);
     for key in path.rsplit('.') {
         if key.is_empty() {
             return Err(Error::new(
@@ -121,6 +137,36 @@ mod tests {
         assert_eq!(vars["image.tag"], "v3");
         assert_eq!(vars["image.pull"], "Always");
         assert_eq!(vars["region"], "us");
+    }
+
+    #[test]
+    fn set_types_integers_and_booleans_only_when_they_print_back_the_same() {
+        let mut values = Mapping::new();
+        for a in [
+            "replicas=3",
+            "debug=true",
+            "zip=007",
+            "version=1.10",
+            "neg=-2",
+            "plus=+1",
+            "empty=",
+        ] {
+            set(&mut values, a).unwrap();
+        }
+        assert_eq!(
+            serde_yaml_ng::to_string(&values).unwrap(),
+            "replicas: 3\ndebug: true\nzip: '007'\nversion: '1.10'\nneg: -2\nplus: '+1'\nempty: ''\n"
+        );
+        let mut vars = Vars::new();
+        flatten_into(&mut vars, &values);
+        for (k, v) in [
+            ("replicas", "3"),
+            ("debug", "true"),
+            ("zip", "007"),
+            ("neg", "-2"),
+        ] {
+            assert_eq!(vars[k], v);
+        }
     }
 
     #[test]

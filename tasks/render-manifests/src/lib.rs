@@ -6,14 +6,19 @@
 //! - [`devfile`]: the devfile 2.x deploy subset and odo's default-command rule;
 //! - [`vars`]: `{{ name }}` substitution; [`config`]: values layering and its precedence;
 //! - [`pin`]: image pinning from a Snapshot; [`render`]: all of it, over a file source;
+//!   [`fast`] and [`emit`]: fast paths for reading and writing the YAML manifests are made of;
+//! - [`helm`]: a Flux `HelmRelease` carrying the merged values, instead of the manifests;
 //! - [`artifact`]: the deterministic tar+gzip and OCI manifest; [`flux`]: the cluster's
 //!   `OCIRepository` and `Kustomization`; `task`: params and the host.
 
 pub mod artifact;
 pub mod config;
 pub mod devfile;
+pub mod emit;
 pub mod error;
+pub mod fast;
 pub mod flux;
+pub mod helm;
 pub mod lines;
 pub mod pin;
 pub mod render;

@@ -9,11 +9,13 @@
 //! An image nothing matches is left as it is and reported (a warning, not an error: third-party
 //! images such as sidecars are normal).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_yaml_ng::Value;
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::error::Error;
+use crate::fast::Node;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -72,6 +74,18 @@ pub fn repository(image: &str) -> &str {
     }
 }
 
+/// Where a workload kind keeps its pod spec.
+fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "Pod" => &["spec"],
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet" => {
+            &["spec", "template", "spec"]
+        }
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        _ => return None,
+    })
+}
+
 /// repository -> pinned reference.
 #[derive(Clone, Debug, Default)]
 pub struct Pins {
@@ -102,16 +116,11 @@ impl Pins {
     pub fn apply(&self, resource: &mut Value) -> Vec<String> {
         let mut unmatched = vec![];
         let kind = resource.get("kind").and_then(Value::as_str).unwrap_or("");
-        let pod_spec_path: &[&str] = match kind {
-            "Pod" => &["spec"],
-            "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "ReplicaSet" => {
-                &["spec", "template", "spec"]
-            }
-            "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-            _ => return unmatched,
+        let Some(path) = pod_spec_path(kind) else {
+            return unmatched;
         };
         let mut spec = Some(resource);
-        for key in pod_spec_path {
+        for key in path {
             spec = spec.and_then(|v| v.get_mut(*key));
         }
         let Some(spec) = spec else { return unmatched };
@@ -130,6 +139,87 @@ impl Pins {
             }
         }
         unmatched
+    }
+
+    /// [`Pins::apply`] on the fast path's tree.
+    pub fn apply_node(&self, resource: &mut Node) -> Vec<String> {
+        let mut unmatched = vec![];
+        let kind = resource.get("kind").and_then(Node::as_str).unwrap_or("");
+        let Some(path) = pod_spec_path(kind) else {
+            return unmatched;
+        };
+        let mut spec = Some(resource);
+        for key in path {
+            spec = spec.and_then(|v| v.get_mut(key));
+        }
+        let Some(spec) = spec else { return unmatched };
+        for list in ["initContainers", "containers"] {
+            let Some(Node::Seq(containers)) = spec.get_mut(list) else {
+                continue;
+            };
+            for c in containers {
+                let Some(Node::Str(image)) = c.get_mut("image") else {
+                    continue;
+                };
+                match self.by_repository.get(repository(image)) {
+                    Some(pinned) => *image = Cow::Owned(pinned.clone()),
+                    None => unmatched.push(image.to_string()),
+                }
+            }
+        }
+        unmatched
+    }
+
+    /// Pins image references held in Helm values: a string `REPO:TAG` or `REPO@sha256:...`
+    /// whose repository matches becomes the pinned reference; a mapping with a string
+    /// `repository` that matches and a `digest` key (the common chart convention for digests)
+    /// gets that digest. A bare repository string is left alone: charts append `:{{ tag }}` to
+    /// it. Returns how many were pinned.
+    pub fn apply_values(&self, values: &mut Mapping) -> usize {
+        let mut count = 0;
+        for (_, v) in values.iter_mut() {
+            count += self.pin_value(v);
+        }
+        count
+    }
+
+    fn pin_value(&self, value: &mut Value) -> usize {
+        match value {
+            Value::String(s) => {
+                let repo = repository(s);
+                if repo.len() == s.len() {
+                    return 0;
+                }
+                match self.by_repository.get(repo) {
+                    Some(pinned) if pinned != s => {
+                        *s = pinned.clone();
+                        1
+                    }
+                    _ => 0,
+                }
+            }
+            Value::Mapping(m) => {
+                let mut count = 0;
+                let pinned = m
+                    .get("repository")
+                    .and_then(Value::as_str)
+                    .filter(|_| m.contains_key("digest"))
+                    .and_then(|r| self.by_repository.get(r));
+                if let Some(pinned) = pinned {
+                    let digest = pinned.split_once('@').map_or("", |(_, d)| d).to_owned();
+                    m.insert(Value::from("digest"), Value::from(digest));
+                    count += 1;
+                }
+                for (k, v) in m.iter_mut() {
+                    if k.as_str() != Some("digest") {
+                        count += self.pin_value(v);
+                    }
+                }
+                count
+            }
+            Value::Sequence(items) => items.iter_mut().map(|v| self.pin_value(v)).sum(),
+            _ => 0,
+        }
     }
 }
 
@@ -193,6 +283,44 @@ mod tests {
                 "{kind}: {out}"
             );
         }
+    }
+
+    #[test]
+    fn the_fast_tree_is_pinned_like_a_value() {
+        let pins = Pins::new(
+            &snapshot(),
+            &[("prod-image".to_owned(), "go-image:latest".to_owned())],
+        );
+        let text = "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers:\n          - image: quay.io/team/worker:v9\n          containers:\n          - image: go-image:latest\n          - image: docker.io/istio/proxy:1\n";
+        let mut value: Value = serde_yaml_ng::from_str(text).unwrap();
+        let mut node = crate::fast::parse_stream(text).unwrap().remove(0);
+        assert_eq!(pins.apply(&mut value), pins.apply_node(&mut node));
+        assert_eq!(node.to_value(), value);
+        assert!(
+            serde_yaml_ng::to_string(&value)
+                .unwrap()
+                .contains(&format!("quay.io/ci/app@{D1}"))
+        );
+    }
+
+    #[test]
+    fn pins_image_references_in_helm_values() {
+        let pins = Pins::new(
+            &snapshot(),
+            &[("prod-image".to_owned(), "go-image:latest".to_owned())],
+        );
+        let mut values: Mapping = serde_yaml_ng::from_str(
+            "image: go-image:latest\nsidecars: [quay.io/team/worker:v1, docker.io/istio/proxy:1]\nworker: {repository: quay.io/team/worker, tag: v1, digest: ''}\nbare: {repository: quay.io/team/worker, tag: v1}\nname: quay.io/team/worker\n",
+        )
+        .unwrap();
+        assert_eq!(pins.apply_values(&mut values), 3);
+        let out = serde_yaml_ng::to_string(&values).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "image: quay.io/ci/app@{D1}\nsidecars:\n- quay.io/team/worker@{D2}\n- docker.io/istio/proxy:1\nworker:\n  repository: quay.io/team/worker\n  tag: v1\n  digest: {D2}\nbare:\n  repository: quay.io/team/worker\n  tag: v1\nname: quay.io/team/worker\n"
+            )
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::config;
 use crate::devfile::{self, Location};
 use crate::error::{Error, yaml_error};
+use crate::helm;
 use crate::pin::{Pins, Snapshot};
 use crate::vars::{self, Vars};
 
@@ -35,6 +36,8 @@ pub struct Request {
     pub set: Vec<String>,
     pub vars: Vec<String>,
     pub snapshot: Option<String>,
+    /// A HelmRelease carrying the merged values instead of the devfile's manifests.
+    pub helm: Option<helm::Spec>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -109,7 +112,12 @@ pub fn render(src: &mut dyn Source, req: &Request) -> Result<Rendered, Error> {
     let file = req.devfile.as_str();
     let text = require(src, file, "the devfile")?;
     let devfile = devfile::parse(file, &text)?;
-    let plan = devfile.deploy_plan(file)?;
+    // A HelmRelease replaces the devfile's manifests, so a devfile without a deploy command is
+    // fine then; its image components still name what the snapshot pins.
+    let plan = match req.helm {
+        None => devfile.deploy_plan(file)?,
+        Some(_) => vec![],
+    };
     let dir = parent(file);
 
     // Variables and config layers (see `config` for the precedence).
@@ -162,6 +170,16 @@ pub fn render(src: &mut dyn Source, req: &Request) -> Result<Rendered, Error> {
     };
 
     let mut out = Rendered::default();
+    if let Some(spec) = &req.helm {
+        if req.snapshot.is_some() {
+            pins.apply_values(&mut values);
+        }
+        for (name, id, yaml) in spec.objects(&values)? {
+            out.files.push((name, yaml));
+            out.resources.push(id);
+        }
+        return Ok(out);
+    }
     let mut by_name: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for component in plan {
         let (place, text) = match &component.location {
@@ -196,28 +214,13 @@ pub fn render(src: &mut dyn Source, req: &Request) -> Result<Rendered, Error> {
             }
         };
         let text = subst(&text, &vars, &place)?;
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let value = <Value as serde::Deserialize>::deserialize(doc)
-                .map_err(|e| yaml_error("InvalidManifest", &place, &e))?;
-            if value.is_null() {
-                continue;
+        let pin = !pins.is_empty() || req.snapshot.is_some();
+        let mut add = |name: String, id: String, yaml: String, unmatched: Vec<String>| {
+            for image in unmatched {
+                out.warnings.push(format!(
+                    "{id}: image {image} matches no snapshot component; left as it is"
+                ));
             }
-            let mut resource = value;
-            let (name, id) = resource_name(&resource).ok_or_else(|| {
-                Error::new(
-                    "InvalidManifest",
-                    format!("{place}: every resource needs apiVersion, kind and metadata.name"),
-                )
-            })?;
-            if !pins.is_empty() || req.snapshot.is_some() {
-                for image in pins.apply(&mut resource) {
-                    out.warnings.push(format!(
-                        "{id}: image {image} matches no snapshot component; left as it is"
-                    ));
-                }
-            }
-            let yaml = serde_yaml_ng::to_string(&resource)
-                .map_err(|e| Error::new("InvalidManifest", format!("{place}: {e}")))?;
             if by_name.insert(name.clone(), yaml.into_bytes()).is_some() {
                 return Err(Error::new(
                     "InvalidManifest",
@@ -225,19 +228,86 @@ pub fn render(src: &mut dyn Source, req: &Request) -> Result<Rendered, Error> {
                 ));
             }
             out.resources.push(id);
+            Ok(())
+        };
+        // The fast path reads most manifests; anything it is unsure of goes to the library,
+        // whole file at once so errors name the file's own lines.
+        if let Some(docs) = crate::fast::parse_stream(&text) {
+            for mut resource in docs {
+                let (name, id) = node_name(&resource).ok_or_else(|| missing_name(&place))?;
+                let unmatched = if pin {
+                    pins.apply_node(&mut resource)
+                } else {
+                    vec![]
+                };
+                let yaml = match crate::emit::node_to_string(&resource) {
+                    Some(yaml) => yaml,
+                    None => to_yaml(&resource.to_value(), &place)?,
+                };
+                add(name, id, yaml, unmatched)?;
+            }
+            continue;
+        }
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value = <Value as serde::Deserialize>::deserialize(doc)
+                .map_err(|e| yaml_error("InvalidManifest", &place, &e))?;
+            if value.is_null() {
+                continue;
+            }
+            let mut resource = value;
+            let (name, id) = resource_name(&resource).ok_or_else(|| missing_name(&place))?;
+            let unmatched = if pin {
+                pins.apply(&mut resource)
+            } else {
+                vec![]
+            };
+            let yaml = match crate::emit::to_string(&resource) {
+                Some(yaml) => yaml,
+                None => to_yaml(&resource, &place)?,
+            };
+            add(name, id, yaml, unmatched)?;
         }
     }
     out.files = by_name.into_iter().collect();
     Ok(out)
 }
 
-/// kustomize's `build -o DIR` names: `group_version_kind_[namespace_]name.yaml`, lower case.
+fn missing_name(place: &str) -> Error {
+    Error::new(
+        "InvalidManifest",
+        format!("{place}: every resource needs apiVersion, kind and metadata.name"),
+    )
+}
+
+fn to_yaml(value: &Value, place: &str) -> Result<String, Error> {
+    serde_yaml_ng::to_string(value)
+        .map_err(|e| Error::new("InvalidManifest", format!("{place}: {e}")))
+}
+
 fn resource_name(resource: &Value) -> Option<(String, String)> {
-    let api = resource.get("apiVersion")?.as_str()?;
-    let kind = resource.get("kind")?.as_str()?;
     let meta = resource.get("metadata")?;
-    let name = meta.get("name")?.as_str()?;
-    let namespace = meta.get("namespace").and_then(Value::as_str);
+    names(
+        resource.get("apiVersion")?.as_str()?,
+        resource.get("kind")?.as_str()?,
+        meta.get("name")?.as_str()?,
+        meta.get("namespace").and_then(Value::as_str),
+    )
+}
+
+fn node_name(resource: &crate::fast::Node) -> Option<(String, String)> {
+    use crate::fast::Node;
+    let meta = resource.get("metadata")?;
+    names(
+        resource.get("apiVersion")?.as_str()?,
+        resource.get("kind")?.as_str()?,
+        meta.get("name")?.as_str()?,
+        meta.get("namespace").and_then(Node::as_str),
+    )
+}
+
+/// kustomize's `build -o DIR` names: `group_version_kind_[namespace_]name.yaml`, lower case;
+/// and `Kind/[namespace/]name`.
+fn names(api: &str, kind: &str, name: &str, namespace: Option<&str>) -> Option<(String, String)> {
     let gv = api.replace('/', "_");
     let file = match namespace {
         Some(ns) => format!("{gv}_{kind}_{ns}_{name}.yaml"),

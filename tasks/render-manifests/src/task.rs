@@ -5,18 +5,22 @@
 
 use kubectl_release_sdk::prelude::*;
 
-use crate::artifact;
+use crate::artifact::{self, Artifact};
+use crate::helm;
 use crate::render::{Rendered, Request, Source, render};
 
 pub const TASK_NAME: &str = "render-manifests";
 
 pub struct RenderManifests;
 
-/// Where and what to publish.
+/// The Flux artifact: what it says about itself, and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bundle {
-    pub repository: String,
-    pub tag: String,
+    /// (repository, tag) to push to; `None`: not pushed.
+    pub push: Option<(String, String)>,
+    /// Output-tree path for the content layer (the `.tar.gz` Flux extracts, byte for byte what
+    /// is pushed); `None`: not written. What `flux build artifact` writes, for a local build.
+    pub archive: Option<String>,
     pub source: String,
     pub revision: String,
     /// Seconds since the epoch; `None`: the host's clock.
@@ -27,6 +31,10 @@ pub struct Bundle {
 pub struct Args {
     pub request: Request,
     pub write: bool,
+    /// With `write`: every resource into this one file, as a YAML stream in file-name order,
+    /// instead of one file each. What the CLI prints: a thousand file writes and reads through
+    /// the host cost far more than the rendering.
+    pub stream: Option<String>,
     pub bundle: Option<Bundle>,
     /// `oci://REGISTRY/REPO:TAG` and namespace: also write its OCIRepository and Kustomization.
     pub flux_source: Option<(String, String)>,
@@ -56,7 +64,7 @@ impl Args {
         };
         let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let devfile = non_empty(text("devfile")?).unwrap_or_else(|| "devfile.yaml".into());
-        let request = Request {
+        let mut request = Request {
             devfile,
             env: non_empty(text("env")?),
             config_dir: non_empty(text("config-dir")?).unwrap_or_else(|| "config".into()),
@@ -64,42 +72,78 @@ impl Args {
             set: list("set")?,
             vars: list("vars")?,
             snapshot: non_empty(text("snapshot")?),
+            helm: None,
         };
         let write = match params.get("write") {
             None => true,
             Some(_) => params.bool("write")?,
         };
-        let bundle = match non_empty(text("push")?) {
+        let push = match non_empty(text("push")?) {
             None => None,
-            Some(target) => {
-                let (repository, tag) = parse_target(&target).ok_or_else(|| {
+            Some(target) => Some(parse_target(&target).ok_or_else(|| {
+                TaskError::invalid_param(
+                    "push",
+                    format!("`{target}` is not oci://REGISTRY/REPO:TAG"),
+                )
+            })?),
+        };
+        let archive = non_empty(text("archive")?);
+        let bundle = if push.is_none() && archive.is_none() {
+            None
+        } else {
+            let source = non_empty(text("source")?).ok_or_else(|| {
+                TaskError::invalid_param("source", "required with push or archive")
+            })?;
+            let revision = non_empty(text("revision")?).ok_or_else(|| {
+                TaskError::invalid_param("revision", "required with push or archive")
+            })?;
+            let created = match non_empty(text("created")?) {
+                None => None,
+                Some(s) => Some(s.parse::<i64>().map_err(|_| {
                     TaskError::invalid_param(
-                        "push",
-                        format!("`{target}` is not oci://REGISTRY/REPO:TAG"),
+                        "created",
+                        format!("`{s}` is not seconds since the epoch"),
                     )
-                })?;
-                let source = non_empty(text("source")?)
-                    .ok_or_else(|| TaskError::invalid_param("source", "required with push"))?;
-                let revision = non_empty(text("revision")?)
-                    .ok_or_else(|| TaskError::invalid_param("revision", "required with push"))?;
-                let created = match non_empty(text("created")?) {
-                    None => None,
-                    Some(s) => Some(s.parse::<i64>().map_err(|_| {
-                        TaskError::invalid_param(
-                            "created",
-                            format!("`{s}` is not seconds since the epoch"),
-                        )
-                    })?),
-                };
-                Some(Bundle {
-                    repository,
-                    tag,
-                    source,
-                    revision,
-                    created,
-                })
+                })?),
+            };
+            Some(Bundle {
+                push,
+                archive,
+                source,
+                revision,
+                created,
+            })
+        };
+        let helm = match non_empty(text("helm-release")?) {
+            None => {
+                for other in ["chart", "chart-version", "chart-source", "target-namespace"] {
+                    if !text(other)?.is_empty() {
+                        return Err(TaskError::invalid_param(other, "needs helm-release"));
+                    }
+                }
+                None
+            }
+            Some(name) => {
+                let (chart, version, source) = (
+                    text("chart")?,
+                    text("chart-version")?,
+                    text("chart-source")?,
+                );
+                let (namespace, target) = (text("helm-namespace")?, text("target-namespace")?);
+                fn opt(s: &str) -> Option<&str> {
+                    (!s.is_empty()).then_some(s)
+                }
+                Some(helm::Spec::parse(&helm::Flags {
+                    name: &name,
+                    namespace: opt(&namespace).unwrap_or("flux-system"),
+                    target_namespace: opt(&target),
+                    chart: opt(&chart),
+                    version: opt(&version),
+                    source: opt(&source),
+                })?)
             }
         };
+        request.helm = helm;
         let flux_source = match non_empty(text("flux-source")?) {
             None => None,
             Some(target) => {
@@ -116,6 +160,7 @@ impl Args {
         Ok(Args {
             request,
             write,
+            stream: non_empty(text("stream")?),
             bundle,
             flux_source,
         })
@@ -149,20 +194,23 @@ impl Publish for HostRegistry {
     }
 }
 
-/// Builds and pushes the artifact; returns its digest.
-pub fn publish(
-    p: &mut dyn Publish,
-    rendered: &Rendered,
-    bundle: &Bundle,
-    now: i64,
-) -> Result<String, TaskError> {
-    let a = artifact::build(
+/// The artifact of `rendered`; `now` stands in for an unset `created`.
+pub fn build(rendered: &Rendered, bundle: &Bundle, now: i64) -> Artifact {
+    artifact::build(
         &rendered.files,
         &bundle.source,
         &bundle.revision,
         bundle.created.unwrap_or(now),
-    );
-    let repo = &bundle.repository;
+    )
+}
+
+/// Pushes blobs, then the manifest by digest, then the tag; returns the digest.
+pub fn publish(
+    p: &mut dyn Publish,
+    a: &Artifact,
+    repo: &str,
+    tag: &str,
+) -> Result<String, TaskError> {
     p.put_blob(repo, &a.config)?;
     p.put_blob(repo, &a.layer)?;
     let stored = p.put_manifest(
@@ -180,11 +228,23 @@ pub fn publish(
         ));
     }
     p.put_manifest(
-        &format!("{repo}:{}", bundle.tag),
+        &format!("{repo}:{tag}"),
         artifact::MANIFEST_MEDIA_TYPE,
         &a.manifest,
     )?;
-    Ok(a.digest)
+    Ok(a.digest.clone())
+}
+
+/// The files as one YAML stream, `---` between documents.
+pub fn stream(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(files.iter().map(|(_, b)| b.len() + 4).sum());
+    for (i, (_, bytes)) in files.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"---\n");
+        }
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 pub fn results(rendered: &Rendered, digest: &str) -> Results {
@@ -221,13 +281,21 @@ impl Task for RenderManifests {
         .param(ParamSpec::array("vars", "name=value devfile variable overrides (highest precedence)").default(strings()))
         .param(ParamSpec::string("snapshot", "A Snapshot file in the input tree whose images are pinned; empty: no pinning").default(""))
         .param(ParamSpec::string("write", "\"true\": write one file per resource to the output tree").default("true"))
+        .param(ParamSpec::string("stream", "With write: all resources into this one file of the output tree instead, as a YAML stream (`---` between documents, in file name order); empty: one file each").default(""))
         .param(ParamSpec::string("push", "Publish as a Flux artifact to oci://REGISTRY/REPO:TAG; empty: do not").default(""))
-        .param(ParamSpec::string("source", "org.opencontainers.image.source (required with push)").default(""))
-        .param(ParamSpec::string("revision", "org.opencontainers.image.revision, BRANCH@sha1:COMMIT (required with push)").default(""))
+        .param(ParamSpec::string("archive", "Write the artifact's content layer (tar.gz) to this path in the output tree; empty: do not").default(""))
+        .param(ParamSpec::string("source", "org.opencontainers.image.source (required with push or archive)").default(""))
+        .param(ParamSpec::string("revision", "org.opencontainers.image.revision, BRANCH@sha1:COMMIT (required with push or archive)").default(""))
+        .param(ParamSpec::string("helm-release", "Render a Flux HelmRelease of this name carrying the merged values, instead of the devfile's manifests; empty: do not").default(""))
+        .param(ParamSpec::string("chart", "The HelmRelease's chart: oci://REG/REPO:VERSION (or @sha256:...), or a chart name in chart-source").default(""))
+        .param(ParamSpec::string("chart-version", "Chart version or semver range (an OCI chart without a tag, or a chart-source chart)").default(""))
+        .param(ParamSpec::string("chart-source", "KIND/[NAMESPACE/]NAME: HelmRepository, GitRepository or Bucket holding chart; or, without chart, the OCIRepository, HelmChart or ExternalArtifact to reference").default(""))
+        .param(ParamSpec::string("helm-namespace", "Namespace of the HelmRelease (and of the chart's OCIRepository)").default("flux-system"))
+        .param(ParamSpec::string("target-namespace", "spec.targetNamespace of the HelmRelease; empty: its own namespace").default(""))
         .param(ParamSpec::string("flux-source", "Also write the OCIRepository and Kustomization that pull oci://REGISTRY/REPO:TAG; empty: do not").default(""))
         .param(ParamSpec::string("flux-namespace", "Namespace of those two objects").default("flux-system"))
         .param(ParamSpec::string("created", "org.opencontainers.image.created, seconds since the epoch (SOURCE_DATE_EPOCH); empty: now").default(""))
-        .result(ResultSpec::string("digest", "The pushed artifact's manifest digest; empty without push"))
+        .result(ResultSpec::string("digest", "The artifact's manifest digest (pushed or archived); empty without either"))
         .result(ResultSpec::array("files", "Rendered files, one per resource, sorted"))
         .result(ResultSpec::array("resources", "Kind/[namespace/]name of every resource, in render order"))
     }
@@ -241,12 +309,18 @@ impl Task for RenderManifests {
         let digest = match &args.bundle {
             None => String::new(),
             Some(bundle) => {
-                let digest = publish(&mut HostRegistry, &rendered, bundle, clock::now().seconds)?;
-                log::info(
-                    &format!("pushed {}:{}@{digest}", bundle.repository, bundle.tag),
-                    &[("digest", &digest)],
-                );
-                digest
+                let a = build(&rendered, bundle, clock::now().seconds);
+                if let Some(path) = &bundle.archive {
+                    files::write(path, &a.layer)?;
+                }
+                if let Some((repo, tag)) = &bundle.push {
+                    publish(&mut HostRegistry, &a, repo, tag)?;
+                    log::info(
+                        &format!("pushed {repo}:{tag}@{}", a.digest),
+                        &[("digest", &a.digest)],
+                    );
+                }
+                a.digest
             }
         };
         if let Some((target, namespace)) = &args.flux_source
@@ -256,8 +330,13 @@ impl Task for RenderManifests {
             rendered.files.sort();
         }
         if args.write {
-            for (name, bytes) in &rendered.files {
-                files::write(name, bytes)?;
+            match &args.stream {
+                Some(path) => files::write(path, &stream(&rendered.files))?,
+                None => {
+                    for (name, bytes) in &rendered.files {
+                        files::write(name, bytes)?;
+                    }
+                }
             }
         }
         Ok(Outcome::succeeded(results(&rendered, &digest)))
@@ -312,14 +391,15 @@ mod tests {
             ..Rendered::default()
         };
         let bundle = Bundle {
-            repository: "r/app".into(),
-            tag: "v1".into(),
+            push: Some(("r/app".into(), "v1".into())),
+            archive: None,
             source: "s".into(),
             revision: "main@sha1:0".into(),
             created: Some(0),
         };
         let mut rec = Recorder::default();
-        let digest = publish(&mut rec, &rendered, &bundle, 99).unwrap();
+        let a = build(&rendered, &bundle, 99);
+        let digest = publish(&mut rec, &a, "r/app", "v1").unwrap();
         assert_eq!(
             rec.0,
             [
@@ -329,9 +409,64 @@ mod tests {
                 "manifest r/app:v1"
             ]
         );
-        assert_eq!(
+        assert_eq!(digest, build(&rendered, &bundle, 12345).digest);
+        assert_ne!(
             digest,
-            publish(&mut Recorder::default(), &rendered, &bundle, 12345).unwrap()
+            build(
+                &rendered,
+                &Bundle {
+                    created: None,
+                    ..bundle.clone()
+                },
+                12345
+            )
+            .digest
         );
+    }
+
+    #[test]
+    fn a_stream_separates_documents() {
+        let files = vec![
+            ("a.yaml".to_owned(), b"a: 1\n".to_vec()),
+            ("b.yaml".to_owned(), b"b: 2\n".to_vec()),
+        ];
+        assert_eq!(stream(&files), b"a: 1\n---\nb: 2\n");
+        assert_eq!(stream(&files[..1]), b"a: 1\n");
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .fold(Params::new(), |p, (k, v)| p.with(*k, Value::from(*v)))
+    }
+
+    #[test]
+    fn bundle_and_helm_params_parse_and_fail_early() {
+        let args = Args::from_params(&params(&[
+            ("archive", "out/layer.tgz"),
+            ("source", "https://git/x"),
+            ("revision", "main@sha1:0"),
+            ("helm-release", "shop"),
+            ("chart", "oci://reg/charts/shop:1.0.0"),
+        ]))
+        .unwrap();
+        let bundle = args.bundle.unwrap();
+        assert_eq!(bundle.push, None);
+        assert_eq!(bundle.archive.as_deref(), Some("out/layer.tgz"));
+        let helm = args.request.helm.unwrap();
+        assert_eq!(
+            (helm.name.as_str(), helm.namespace.as_str()),
+            ("shop", "flux-system")
+        );
+
+        let err = Args::from_params(&params(&[("archive", "a.tgz")])).unwrap_err();
+        assert!(err.message.contains("source"), "{}", err.message);
+        let err = Args::from_params(&params(&[("chart", "oci://reg/c:1")])).unwrap_err();
+        assert!(
+            err.message.contains("needs helm-release"),
+            "{}",
+            err.message
+        );
+        assert!(Args::from_params(&params(&[])).unwrap().bundle.is_none());
     }
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions};
+use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions, Repository};
 use kubectl_release_runtime::{
-    FileTrees, GivenValue, Grants, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome, Value,
-    params,
+    Digest, FileTrees, GivenValue, Grants, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome,
+    Value, params,
 };
 use render_manifests_task::{INPUT_REASONS, TASK_NAME, parse_target};
 
@@ -24,6 +24,7 @@ use crate::{EXIT_TASK_FAILED, EXIT_USAGE, source};
 
 /// What to render. Precedence, lowest first: the devfile's variables, <config-dir>/base.yaml,
 /// <config-dir>/<env>.yaml, --values files in order, --set in order, --var-file, --var.
+/// A HelmRelease's values are the layers from base.yaml to --set (variables only feed `{{ }}`).
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// The devfile.
@@ -61,6 +62,50 @@ pub struct InputArgs {
     /// Take the task from this OCI reference instead of the embedded one.
     #[arg(long, value_name = "oci://REF")]
     pub module: Option<String>,
+    #[command(flatten)]
+    pub helm: HelmArgs,
+}
+
+const HELM: &str = "HelmRelease";
+
+/// A Flux HelmRelease (helm.toolkit.fluxcd.io/v2) carrying the merged values (base, env,
+/// --values, --set; keys sorted), instead of the devfile's manifests.
+#[derive(Debug, Args)]
+pub struct HelmArgs {
+    /// Render a HelmRelease of this name instead of the devfile's manifests.
+    #[arg(long, value_name = "NAME", help_heading = HELM)]
+    pub helm_release: Option<String>,
+    /// The chart: oci://REG/REPO:VERSION (or @sha256:...; a chartRef to an OCIRepository
+    /// NAME-chart, rendered too), or a chart name in --chart-source.
+    #[arg(
+        long,
+        value_name = "oci://REG/REPO:VERSION|NAME",
+        requires = "helm_release"
+    )]
+    pub chart: Option<String>,
+    /// The chart's version or semver range (an oci:// chart without a tag, or a named chart).
+    #[arg(long, value_name = "VERSION", requires = "helm_release", help_heading = HELM)]
+    pub chart_version: Option<String>,
+    /// Where the named chart is: HelmRepository|GitRepository|Bucket/[NAMESPACE/]NAME; or,
+    /// without --chart, the OCIRepository|HelmChart|ExternalArtifact/[NAMESPACE/]NAME to reference.
+    #[arg(long, value_name = "KIND/NAME", requires = "helm_release", help_heading = HELM)]
+    pub chart_source: Option<String>,
+    /// Namespace of the HelmRelease (and of the chart's OCIRepository).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        default_value = "flux-system",
+        help_heading = HELM
+    )]
+    pub helm_namespace: String,
+    /// Where the chart's resources go (spec.targetNamespace); default: the HelmRelease's namespace.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        requires = "helm_release",
+        help_heading = HELM
+    )]
+    pub target_namespace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -88,8 +133,16 @@ pub struct BundleArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Where to publish: oci://REGISTRY/REPO:TAG.
-    #[arg(long, value_name = "oci://REGISTRY/REPO:TAG")]
-    pub push: String,
+    #[arg(
+        long,
+        value_name = "oci://REGISTRY/REPO:TAG",
+        required_unless_present = "output_file"
+    )]
+    pub push: Option<String>,
+    /// Also (or, without --push, only) write the artifact's content layer, the tar.gz Flux
+    /// extracts, to FILE: byte for byte the pushed layer, like `flux build artifact --output`.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
     /// org.opencontainers.image.source, e.g. the git URL.
     #[arg(long, value_name = "URL")]
     pub source: String,
@@ -103,6 +156,9 @@ pub struct BundleArgs {
     pub output_format: OutputFormat,
 }
 
+/// For `-o -`: one file, not one per resource, between the task and stdout.
+const STREAM: &str = "stream.yaml";
+
 pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let stdout = args.output == "-";
     let temp;
@@ -115,6 +171,9 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let prepared = prepare(&args.input)?;
     let mut given = prepared.given.clone();
     given.insert("write".into(), text("true"));
+    if stdout {
+        given.insert("stream".into(), text(STREAM));
+    }
     if let Some(target) = &args.flux_source {
         given.insert("flux-source".into(), text(target));
         given.insert("flux-namespace".into(), text(&args.flux_namespace));
@@ -132,18 +191,12 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         Ok(results) => results,
         Err(code) => return Ok(code),
     };
-    let files = array(&results, "files");
     if stdout {
-        for (i, name) in files.iter().enumerate() {
-            let body = std::fs::read_to_string(out_dir.join(name))
-                .with_context(|| format!("reading the rendered {name}"))?;
-            if i > 0 {
-                println!("---");
-            }
-            print!("{body}");
-        }
+        let stream = std::fs::read(out_dir.join(STREAM)).context("reading the rendered stream")?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), &stream)
+            .context("writing to stdout")?;
     } else {
-        for name in &files {
+        for name in array(&results, "files") {
             println!("{}", out_dir.join(name).display());
         }
     }
@@ -151,8 +204,13 @@ pub async fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn bundle(args: BundleArgs) -> anyhow::Result<ExitCode> {
-    let (repository, tag) = parse_target(&args.push)
-        .ok_or_else(|| anyhow!("--push `{}` is not oci://REGISTRY/REPO:TAG", args.push))?;
+    let target = match &args.push {
+        None => None,
+        Some(push) => Some(
+            parse_target(push)
+                .ok_or_else(|| anyhow!("--push `{push}` is not oci://REGISTRY/REPO:TAG"))?,
+        ),
+    };
     let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(s) if !s.trim().is_empty() => Some(
             s.trim()
@@ -166,23 +224,58 @@ pub async fn bundle(args: BundleArgs) -> anyhow::Result<ExitCode> {
         (None, true) => "0".to_owned(),
         (None, false) => String::new(),
     };
+    // The layer file is the task's whole output tree: its directory, nothing else written.
+    let archive = match &args.output_file {
+        None => None,
+        Some(file) => {
+            let file = normalize(&std::path::absolute(file).context("--output-file")?);
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| anyhow!("--output-file {} is not a file name", file.display()))?;
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            Some((dir, name, file))
+        }
+    };
     let prepared = prepare(&args.input)?;
     let mut given = prepared.given.clone();
     given.insert("write".into(), text("false"));
-    given.insert("push".into(), text(&format!("{repository}:{tag}")));
+    if let Some((repository, tag)) = &target {
+        given.insert("push".into(), text(&format!("{repository}:{tag}")));
+    }
+    if let Some((_, name, _)) = &archive {
+        given.insert("archive".into(), text(name));
+    }
     given.insert("source".into(), text(&args.source));
     given.insert("revision".into(), text(&args.revision));
     given.insert("created".into(), text(&created));
-    let grants = Grants::parse_all([format!("registry:push={repository}").as_str()])?;
-    let registry =
-        RegistryClient::new(RegistryOptions::default()).context("preparing registry access")?;
+    let (grants, registry) = match &target {
+        None => (Grants::default(), None),
+        Some((repository, _)) => (
+            Grants::parse_all([format!("registry:push={repository}").as_str()])?,
+            Some(Arc::new(
+                RegistryClient::new(RegistryOptions::default())
+                    .context("preparing registry access")?,
+            )),
+        ),
+    };
+    // Connecting (credentials, the client's TLS roots) costs about as much as rendering a
+    // thousand resources; start it now so the task's first push finds the connection ready.
+    if let (Some(client), Some((repository, _))) = (&registry, &target)
+        && let Ok(repo) = repository.parse::<Repository>()
+    {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let _ = client.blob_exists(&repo, &Digest::of(b"")).await;
+        });
+    }
     let outcome = run(
         &args.input,
         &prepared,
         given,
-        None,
+        archive.as_ref().map(|(dir, _, _)| dir.as_path()),
         grants,
-        Some(Arc::new(registry)),
+        registry,
     )
     .await?;
     let results = match outcome {
@@ -193,14 +286,19 @@ pub async fn bundle(args: BundleArgs) -> anyhow::Result<ExitCode> {
         Some(Value::String(d)) => d.clone(),
         _ => bail!("the task reported no digest"),
     };
-    let report = serde_json::json!({
-        "url": format!("oci://{repository}:{tag}"),
-        "repository": repository,
-        "tag": tag,
+    let mut report = serde_json::json!({
         "digest": digest,
         "files": array(&results, "files"),
         "resources": array(&results, "resources"),
     });
+    if let Some((repository, tag)) = &target {
+        report["url"] = format!("oci://{repository}:{tag}").into();
+        report["repository"] = repository.as_str().into();
+        report["tag"] = tag.as_str().into();
+    }
+    if let Some((_, _, file)) = &archive {
+        report["output-file"] = file.display().to_string().into();
+    }
     crate::output::print(args.output_format, &report, || println!("{digest}"))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -295,6 +393,17 @@ fn prepare(input: &InputArgs) -> anyhow::Result<Prepared> {
         "snapshot".into(),
         text(&snapshot.as_deref().map(rel).unwrap_or_default()),
     );
+    let h = &input.helm;
+    for (name, value) in [
+        ("helm-release", &h.helm_release),
+        ("chart", &h.chart),
+        ("chart-version", &h.chart_version),
+        ("chart-source", &h.chart_source),
+        ("target-namespace", &h.target_namespace),
+    ] {
+        given.insert(name.into(), text(value.as_deref().unwrap_or("")));
+    }
+    given.insert("helm-namespace".into(), text(&h.helm_namespace));
     Ok(Prepared { root, given })
 }
 
