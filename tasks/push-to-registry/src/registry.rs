@@ -47,6 +47,12 @@ pub(crate) fn one<R: Registry + ?Sized>(registry: &mut R, call: Call) -> Result<
         }
         Call::ListTags(r) => Reply::ListTags(registry.list_tags(&r)?),
         Call::Referrers(q) => Reply::Referrers(registry.referrers(&q.repository, &q.digest)?),
+        Call::PutBlob(b) => {
+            return Err(HostError::new(
+                kubectl_release_sdk::ErrorKind::Invalid,
+                format!("put-blob to {} is not used by promotion", b.repository),
+            ));
+        }
         Call::BlobExists(b) => {
             return Err(HostError::new(
                 kubectl_release_sdk::ErrorKind::Invalid,

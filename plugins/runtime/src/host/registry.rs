@@ -329,6 +329,9 @@ impl HostState {
                 Reply::BlobExists(self.serve_blob_exists(b.repository, b.digest).await?)
             }
             Call::GetBlob(b) => Reply::GetBlob(self.serve_get_blob(b.repository, b.digest).await?),
+            Call::PutBlob(b) => {
+                Reply::PutBlob(self.serve_put_blob(b.repository, b.contents).await?)
+            }
             Call::TransferBlob(m) => Reply::TransferBlob(
                 self.serve_transfer_blob(m.from, m.to, m.digest, m.size)
                     .await?,

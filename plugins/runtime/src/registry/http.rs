@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use oci_client::RegistryOperation;
@@ -48,8 +48,12 @@ pub(crate) struct Connection {
     registry: String,
     base: Url,
     creds: RegistryAuth,
-    /// Used only for the auth handshake.
-    oci: oci_client::Client,
+    /// Used only for the auth handshake, so made on first need: building it loads the system's
+    /// CA certificates, which an anonymous (or plain-HTTP loopback) registry never needs.
+    oci: OnceLock<oci_client::Client>,
+    insecure: bool,
+    connect_timeout: Duration,
+    read_timeout: Duration,
     headers: Mutex<HashMap<(String, Op), AuthHeader>>,
     /// Set once the registry answered the referrers API with 404: a registry that has the API
     /// never does (OCI distribution spec), so the tag-schema fallback is used from then on
@@ -79,21 +83,14 @@ impl Connection {
         let base = Url::parse(&format!("{scheme}://{registry}/")).map_err(|e| {
             RegistryError::invalid(format!("registry {registry:?} is not a valid host: {e}"))
         })?;
-        let oci = oci_client::Client::new(ClientConfig {
-            protocol: if insecure {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(connect_timeout),
-            read_timeout: Some(read_timeout),
-            ..Default::default()
-        });
         Ok(Self {
             registry: registry.to_owned(),
             base,
             creds,
-            oci,
+            oci: OnceLock::new(),
+            insecure,
+            connect_timeout,
+            read_timeout,
             headers: Mutex::new(HashMap::new()),
             no_referrers_api: AtomicBool::new(false),
         })
@@ -134,7 +131,19 @@ impl Connection {
         }
         let reference =
             oci_client::Reference::with_tag(self.registry.clone(), path.to_owned(), "x".into());
-        let header = match self.oci.auth(&reference, &self.creds, op.oci()).await {
+        let oci = self.oci.get_or_init(|| {
+            oci_client::Client::new(ClientConfig {
+                protocol: if self.insecure {
+                    ClientProtocol::Http
+                } else {
+                    ClientProtocol::Https
+                },
+                connect_timeout: Some(self.connect_timeout),
+                read_timeout: Some(self.read_timeout),
+                ..Default::default()
+            })
+        });
+        let header = match oci.auth(&reference, &self.creds, op.oci()).await {
             Ok(Some(token)) => AuthHeader::Bearer(token),
             Ok(None) => match self.creds {
                 RegistryAuth::Basic(..) => AuthHeader::Basic,

@@ -5,7 +5,8 @@ use crate::HostError;
 use crate::bindings::kubectl_release::task::registry as wit;
 
 pub use wit::{
-    BlobMove, BlobRef, BlobTransfer, Call, Descriptor, Manifest, ManifestPut, ReferrersQuery, Reply,
+    BlobMove, BlobPut, BlobRef, BlobTransfer, Call, Descriptor, Manifest, ManifestPut,
+    ReferrersQuery, Reply,
 };
 
 /// `reference` is `repo:tag` or `repo@sha256:...`.
