@@ -871,3 +871,356 @@ async fn the_apiserver_accepts_the_helm_release_against_the_flux_crd() -> anyhow
     );
     Ok(())
 }
+
+/// A devfile whose one manifest, a ConfigMap, shows the values `--config-from` tests look at.
+fn config_from_project() -> Project {
+    let p = Project::new();
+    p.write(
+        "cfg/devfile.yaml",
+        "schemaVersion: 2.2.0\nmetadata:\n  name: cfg\ncomponents:\n  - name: k8s\n    kubernetes:\n      uri: shown.yaml\ncommands:\n  - id: deploy\n    apply:\n      component: k8s\n      group:\n        kind: deploy\n",
+    );
+    p.write(
+        "cfg/shown.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shown\ndata:\n  region: \"{{ region }}\"\n  tier: \"{{ tier }}\"\n  replicas: \"{{ replicas }}\"\n  image-tag: \"{{ image.tag }}\"\n  password: \"{{ db.password }}\"\n  only-prod: \"{{ only-prod }}\"\n",
+    );
+    p.write(
+        "cfg/config/base.yaml",
+        "region: base\ntier: base\nreplicas: 1\nimage: {tag: base}\nonly-prod: base\n",
+    );
+    p.write(
+        "cfg/config/prod.yaml",
+        "region: prod\ntier: prod\nreplicas: 2\nimage: {tag: prod}\nonly-prod: prod\n",
+    );
+    p
+}
+
+/// Regular files under `dir` (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                todo.push(e.path());
+            } else {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+async fn create_config(
+    client: &kube::Client,
+    namespace: &str,
+    configmaps: &[(&str, &[(&str, &str)])],
+    secrets: &[(&str, &[(&str, &str)])],
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    use kube::api::{Api, ObjectMeta, PostParams};
+
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    let map = |data: &[(&str, &str)]| {
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    for (name, data) in configmaps {
+        let cm = ConfigMap {
+            metadata: meta(name),
+            data: Some(map(data)),
+            ..Default::default()
+        };
+        Api::<ConfigMap>::namespaced(client.clone(), namespace)
+            .create(&PostParams::default(), &cm)
+            .await?;
+    }
+    for (name, data) in secrets {
+        // stringData: the API server stores it base64-encoded in `data`, which is what the task reads.
+        let secret = Secret {
+            metadata: meta(name),
+            string_data: Some(map(data)),
+            ..Default::default()
+        };
+        Api::<Secret>::namespaced(client.clone(), namespace)
+            .create(&PostParams::default(), &secret)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `--config-from` on a real apiserver as an unprivileged user: a ConfigMap and a Secret sit
+/// over config/prod.yaml and under --set, in the order given; the run is granted exactly
+/// `cluster:get` on the namespace's ConfigMaps and Secrets; the Secret draws a warning and its
+/// value is never logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_from_a_configmap_and_a_secret_sits_between_env_files_and_set() -> anyhow::Result<()>
+{
+    use kubectl_release_stack::Stack;
+
+    let stack = Stack::shared();
+    let ns = stack.namespace("render-config").await?;
+    create_config(
+        &stack.admin().await?,
+        &ns,
+        &[(
+            "portal-config",
+            &[
+                ("replicas", "4"),
+                ("image.tag", "v2-portal"),
+                ("values.yaml", "region: portal\ntier: portal\n"),
+            ],
+        )],
+        &[(
+            "db",
+            &[("db.password", "s3cr3t-from-secret"), ("tier", "secret")],
+        )],
+    )
+    .await?;
+    let p = config_from_project();
+    let kubeconfig = stack.tester_kubeconfig();
+    let env = [
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("RUST_LOG", "warn,task=info,kubectl_release=debug"),
+    ];
+    let out = p.run(
+        &[
+            "render",
+            "-f",
+            "cfg/devfile.yaml",
+            "--env",
+            "prod",
+            "--config-from",
+            "configmap/portal-config",
+            "--config-from",
+            "Secret/db",
+            "-n",
+            &ns,
+            "--set",
+            "replicas=5",
+        ],
+        &env,
+    );
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&stdout_of(&out))?;
+    let data = &doc["data"];
+    for (key, expected) in [
+        ("only-prod", "prod"),              // prod.yaml, nothing above it
+        ("region", "portal"),               // the ConfigMap's values.yaml over prod.yaml
+        ("image-tag", "v2-portal"),         // the ConfigMap's plain key image.tag, nested
+        ("tier", "secret"),                 // the Secret (given second) over the ConfigMap
+        ("password", "s3cr3t-from-secret"), // Secret data, base64-decoded
+        ("replicas", "5"),                  // --set over the ConfigMap
+    ] {
+        assert_eq!(data[key].as_str(), Some(expected), "{key}: {}", show(&out));
+    }
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "runs with grants: cluster:get={ns}/ConfigMap, cluster:get={ns}/Secret\n",
+            ns = ns.name()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: values from secret {}/db end up in plain text in the rendered output",
+            ns.name()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cr3t"),
+        "a secret value was logged: {stderr}"
+    );
+
+    // The kubeconfig context's namespace by default (the tester's is `default`, where it may
+    // read nothing): -n is what made the run above work.
+    let out = p.run(
+        &[
+            "render",
+            "-f",
+            "cfg/devfile.yaml",
+            "--config-from",
+            "cm/portal-config",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("runs with grants: cluster:get=default/ConfigMap\n"),
+        "{}",
+        show(&out)
+    );
+    Ok(())
+}
+
+/// A missing object exits 2 naming it; a refusal by the apiserver (no RBAC in the namespace)
+/// fails naming the refusal; a values key that does not parse exits 2 naming object, key, line
+/// and column; an unknown kind exits 2 before anything runs. None of them writes a file or
+/// pushes anything.
+#[tokio::test(flavor = "multi_thread")]
+async fn config_from_failures_name_the_object_and_leave_nothing_behind() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use kube::api::{Api, DeleteParams};
+    use kubectl_release_stack::{Stack, TESTER_USER, eventually};
+
+    let stack = Stack::shared();
+    let ns = stack.namespace("render-config-bad").await?;
+    let admin = stack.admin().await?;
+    create_config(
+        &admin,
+        &ns,
+        &[(
+            "broken",
+            &[("a", "1"), ("values.yaml", "region: eu\nimage: [1\n")],
+        )],
+        &[],
+    )
+    .await?;
+    // A namespace the tester may not read in: the binding every test namespace gets, removed.
+    let closed = stack.namespace("render-config-closed").await?;
+    create_config(&admin, &closed, &[("portal-config", &[("a", "1")])], &[]).await?;
+    Api::<RoleBinding>::namespaced(admin.clone(), &closed)
+        .delete(&format!("{TESTER_USER}-edit"), &DeleteParams::default())
+        .await?;
+    let tester = stack.tester().await?;
+    eventually(
+        "the tester to lose its rights",
+        Duration::from_secs(30),
+        || {
+            let api = Api::<ConfigMap>::namespaced(tester.clone(), &closed);
+            async move {
+                match api.get("portal-config").await {
+                    Err(kube::Error::Api(s)) if s.code == 403 => Ok(Some(())),
+                    other => anyhow::bail!("still readable: {other:?}"),
+                }
+            }
+        },
+    )
+    .await?;
+
+    let p = config_from_project();
+    let kubeconfig = stack.tester_kubeconfig();
+    let env = [
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("RUST_LOG", "warn,task=info,kubectl_release=debug"),
+    ];
+    let render = |from: &str, namespace: &str| {
+        p.run(
+            &[
+                "render",
+                "-f",
+                "cfg/devfile.yaml",
+                "--env",
+                "prod",
+                "--config-from",
+                from,
+                "-n",
+                namespace,
+                "-o",
+                "out",
+            ],
+            &env,
+        )
+    };
+    let cases = [
+        (
+            "missing",
+            "configmap/portal-config",
+            ns.name(),
+            2,
+            format!("configmap {}/portal-config not found", ns.name()),
+        ),
+        (
+            "refused",
+            "configmap/portal-config",
+            closed.name(),
+            1,
+            format!(
+                "configmaps \"portal-config\" is forbidden: User \"{TESTER_USER}\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"{}\"",
+                closed.name()
+            ),
+        ),
+        (
+            "bad values key",
+            "cm/broken",
+            ns.name(),
+            2,
+            format!(
+                "configmap {}/broken key values.yaml:3:1: malformed YAML",
+                ns.name()
+            ),
+        ),
+        (
+            "unknown kind",
+            "deployment/portal-config",
+            ns.name(),
+            2,
+            "unknown kind `deployment`".to_owned(),
+        ),
+    ];
+    for (what, from, namespace, code, expected) in &cases {
+        let out = render(from, namespace);
+        assert_eq!(out.status.code(), Some(*code), "{what}: {}", show(&out));
+        assert!(
+            text(&out.stderr).contains(expected.as_str()),
+            "{what}: expected `{expected}` in {}",
+            show(&out)
+        );
+        assert_eq!(files_under(&p.path("out")), Vec::<PathBuf>::new(), "{what}");
+    }
+    // The grant is exactly get on that namespace's ConfigMaps.
+    let out = render("configmap/portal-config", ns.name());
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "runs with grants: cluster:get={}/ConfigMap\n",
+            ns.name()
+        )),
+        "{}",
+        show(&out)
+    );
+
+    // A bundle renders everything before it pushes: a missing ConfigMap pushes nothing.
+    let registry = Registry::start()?;
+    let target = format!("oci://{}/team/cfg:v1", registry.addr());
+    let out = p.run(
+        &[
+            "bundle",
+            "-f",
+            "cfg/devfile.yaml",
+            "--env",
+            "prod",
+            "--config-from",
+            "configmap/portal-config",
+            "-n",
+            &ns,
+            "--push",
+            &target,
+            "--source",
+            "https://git.example/team/cfg",
+            "--revision",
+            "main@sha1:0123456789abcdef0123456789abcdef01234567",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("configmap {}/portal-config not found", ns.name())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "runs with grants: registry:push={}/team/cfg, cluster:get={}/ConfigMap\n",
+            registry.addr(),
+            ns.name()
+        )),
+        "{stderr}"
+    );
+    assert!(nothing_pushed(&registry), "something was pushed");
+    Ok(())
+}

@@ -2,12 +2,14 @@
 //! anything else is replaced whole):
 //! 1. the devfile's `variables`;
 //! 2. `<config-dir>/base.yaml` (optional), then `<config-dir>/<env>.yaml` (required with an env);
-//! 3. each `--values` file, in the order given;
-//! 4. each `--set path.to.key=value`, in order;
-//! 5. each `--var name=value` (devfile variable overrides), in order.
+//! 3. each ConfigMap or Secret of `config-from` (`--config-from`), in the order given; see
+//!    [`crate::objects`] for how an object becomes values;
+//! 4. each `--values` file, in the order given;
+//! 5. each `--set path.to.key=value`, in order;
+//! 6. each `--var name=value` (devfile variable overrides), in order.
 //!
 //! The merged values become `{{ }}` variables: every top-level key, and every nested scalar
-//! under its dotted path (`{{ image.tag }}`). With a HelmRelease output, layers 2 to 4 (not the
+//! under its dotted path (`{{ image.tag }}`). With a HelmRelease output, layers 2 to 5 (not the
 //! devfile's variables or `--var`, which only feed `{{ }}`) are its `spec.values`.
 
 use serde_yaml_ng::{Mapping, Value};
@@ -63,13 +65,17 @@ pub fn set(values: &mut Mapping, assignment: &str) -> Result<(), Error> {
             format!("--set `{assignment}` is not KEY=VALUE"),
         )
     })?;
+    set_path(values, path, value)
+        .map_err(|problem| Error::new("InvalidParam", format!("--set `{assignment}`: {problem}")))
+}
+
+/// Sets the dotted `path` (`a.b.c`) to `value` as `--set` does; `Err` says what is wrong with
+/// the path.
+pub fn set_path(values: &mut Mapping, path: &str, value: &str) -> Result<(), &'static str> {
     let mut nested = typed(value);
     for key in path.rsplit('.') {
         if key.is_empty() {
-            return Err(Error::new(
-                "InvalidParam",
-                format!("--set `{assignment}`: empty key segment"),
-            ));
+            return Err("empty key segment");
         }
         nested = Value::Mapping(Mapping::from_iter([(Value::from(key), nested)]));
     }

@@ -10,6 +10,7 @@ pub const INPUT_REASONS: &[&str] = &[
     "InvalidSnapshot",
     "UnknownVariable",
     "MissingFile",
+    "ConfigNotFound",
     "InvalidParam",
 ];
 

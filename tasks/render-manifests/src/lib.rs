@@ -1,10 +1,11 @@
 //! `render-manifests`: a devfile's deploy manifests rendered with layered config and images
 //! pinned by digest, written one file per resource or published as a Flux OCI artifact.
 //!
-//! Plain modules, tested natively; on wasm32 the task reads through the `files` import and
-//! pushes through the `registry` import.
+//! Plain modules, tested natively; on wasm32 the task reads through the `files` import (and
+//! `--config-from` objects through the `cluster` import) and pushes through the `registry` import.
 //! - [`devfile`]: the devfile 2.x deploy subset and odo's default-command rule;
 //! - [`vars`]: `{{ name }}` substitution; [`config`]: values layering and its precedence;
+//!   [`objects`]: values from ConfigMaps and Secrets (`--config-from`);
 //! - [`pin`]: image pinning from a Snapshot; [`render`]: all of it, over a file source;
 //!   [`fast`] and [`emit`]: fast paths for reading and writing the YAML manifests are made of;
 //! - [`helm`]: a Flux `HelmRelease` carrying the merged values, instead of the manifests;
@@ -20,6 +21,7 @@ pub mod fast;
 pub mod flux;
 pub mod helm;
 pub mod lines;
+pub mod objects;
 pub mod pin;
 pub mod render;
 mod task;

@@ -32,6 +32,10 @@ pub struct Request {
     pub env: Option<String>,
     /// Relative to the devfile's directory.
     pub config_dir: String,
+    /// The values of each `--config-from` ConfigMap or Secret (read through the `cluster`
+    /// import before rendering, see [`crate::objects`]), in order: after the env file, before
+    /// the `values` files.
+    pub config_from: Vec<Mapping>,
     pub values: Vec<String>,
     pub set: Vec<String>,
     pub vars: Vec<String>,
@@ -138,6 +142,9 @@ pub fn render(src: &mut dyn Source, req: &Request) -> Result<Rendered, Error> {
         config::merge(&mut values, config::parse_values(&path, &text)?);
     } else if let Some(text) = read_text(src, &base, "a values file")? {
         config::merge(&mut values, config::parse_values(&base, &text)?);
+    }
+    for layer in &req.config_from {
+        config::merge(&mut values, layer.clone());
     }
     for path in &req.values {
         let text = require(src, path, "the values file")?;

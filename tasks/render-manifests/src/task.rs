@@ -7,6 +7,7 @@ use kubectl_release_sdk::prelude::*;
 
 use crate::artifact::{self, Artifact};
 use crate::helm;
+use crate::objects::{self, ConfigKind, ConfigRef};
 use crate::render::{Rendered, Request, Source, render};
 
 pub const TASK_NAME: &str = "render-manifests";
@@ -38,6 +39,10 @@ pub struct Args {
     pub bundle: Option<Bundle>,
     /// `oci://REGISTRY/REPO:TAG` and namespace: also write its OCIRepository and Kustomization.
     pub flux_source: Option<(String, String)>,
+    /// ConfigMaps and Secrets whose values go into `request.config_from`, in order.
+    pub config_from: Vec<ConfigRef>,
+    /// Their namespace; `None`: the run's.
+    pub namespace: Option<String>,
 }
 
 /// `[oci://]REGISTRY/REPO:TAG` -> (repository, tag).
@@ -68,6 +73,7 @@ impl Args {
             devfile,
             env: non_empty(text("env")?),
             config_dir: non_empty(text("config-dir")?).unwrap_or_else(|| "config".into()),
+            config_from: vec![],
             values: list("values")?,
             set: list("set")?,
             vars: list("vars")?,
@@ -157,14 +163,47 @@ impl Args {
                 Some((target, ns))
             }
         };
+        let config_from = list("config-from")?
+            .iter()
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| ConfigRef::parse(r).map_err(|e| TaskError::invalid_param("config-from", e)))
+            .collect::<Result<_, _>>()?;
         Ok(Args {
             request,
             write,
             stream: non_empty(text("stream")?),
             bundle,
             flux_source,
+            config_from,
+            namespace: non_empty(text("namespace")?),
         })
     }
+}
+
+/// Reads each object with `get` (kind, namespace, name -> the object's JSON; the `cluster`
+/// import in the component) and turns it into its values layer, in order. Secrets' values are
+/// never logged; each Secret read adds a warning that its values end up in plain text.
+pub fn read_config(
+    refs: &[ConfigRef],
+    namespace: &str,
+    get: &mut dyn FnMut(&str, &str, &str) -> Result<String, HostError>,
+) -> Result<(Vec<serde_yaml_ng::Mapping>, Vec<String>), TaskError> {
+    let mut layers = Vec::with_capacity(refs.len());
+    let mut warnings = vec![];
+    for r in refs {
+        let what = r.describe(namespace);
+        let json = get(r.kind.api_kind(), namespace, &r.name).map_err(|e| match e.kind {
+            ErrorKind::NotFound => TaskError::new("ConfigNotFound", format!("{what} not found")),
+            _ => TaskError::new(e.kind.reason(), format!("reading {what}: {}", e.message)),
+        })?;
+        layers.push(objects::values_of(r, namespace, &json)?);
+        if r.kind == ConfigKind::Secret {
+            warnings.push(format!(
+                "values from {what} end up in plain text in the rendered output (and in an artifact made of it)"
+            ));
+        }
+    }
+    Ok((layers, warnings))
 }
 
 /// The registry writes a bundle makes (the host's import, or a recorder in tests).
@@ -276,6 +315,8 @@ impl Task for RenderManifests {
         .param(ParamSpec::string("devfile", "The devfile, in the input tree").default("devfile.yaml"))
         .param(ParamSpec::string("env", "Environment: <config-dir>/base.yaml then <config-dir>/<env>.yaml; empty: base.yaml only").default(""))
         .param(ParamSpec::string("config-dir", "Values directory, relative to the devfile").default("config"))
+        .param(ParamSpec::array("config-from", "ConfigMaps and Secrets in `namespace` to take values from (configmap/NAME, cm/NAME or secret/NAME), in increasing precedence, after <config-dir>/<env>.yaml and before the values files. A key ending in .yaml, .yml or .json holds a values document; any other key a.b.c is set like --set a.b.c=VALUE; keys apply in sorted order; Secret data is base64-decoded (and ends up in plain text in the output). Needs cluster:get on NAMESPACE/ConfigMap or NAMESPACE/Secret").default(strings()))
+        .param(ParamSpec::string("namespace", "Namespace of the config-from objects; empty: the run's namespace").default(""))
         .param(ParamSpec::array("values", "More values files in the input tree, in increasing precedence").default(strings()))
         .param(ParamSpec::array("set", "path.to.key=value overrides, after every values file").default(strings()))
         .param(ParamSpec::array("vars", "name=value devfile variable overrides (highest precedence)").default(strings()))
@@ -301,7 +342,27 @@ impl Task for RenderManifests {
     }
 
     fn run(input: Input) -> Result<Outcome, TaskError> {
-        let args = Args::from_params(&input.params)?;
+        let mut args = Args::from_params(&input.params)?;
+        if !args.config_from.is_empty() {
+            let namespace = match &args.namespace {
+                Some(ns) => ns.clone(),
+                None if !input.run.namespace.is_empty() => input.run.namespace.clone(),
+                None => {
+                    return Err(TaskError::invalid_param(
+                        "namespace",
+                        "is required with config-from (this run has no namespace of its own)",
+                    ));
+                }
+            };
+            let mut get = |kind: &str, namespace: &str, name: &str| {
+                cluster::get(&cluster::ObjectRef::namespaced("v1", kind, namespace, name))
+            };
+            let (layers, warnings) = read_config(&args.config_from, &namespace, &mut get)?;
+            for w in &warnings {
+                log::warn(w, &[]);
+            }
+            args.request.config_from = layers;
+        }
         let mut rendered = render(&mut HostFiles, &args.request)?;
         for w in &rendered.warnings {
             log::warn(w, &[]);
@@ -468,5 +529,76 @@ mod tests {
             err.message
         );
         assert!(Args::from_params(&params(&[])).unwrap().bundle.is_none());
+    }
+
+    #[test]
+    fn config_from_params_parse_and_refuse_other_kinds() {
+        let p = Params::new()
+            .with(
+                "config-from",
+                Value::array(["configmap/portal", "Secret/db"]),
+            )
+            .with("namespace", Value::from("team-a"));
+        let args = Args::from_params(&p).unwrap();
+        let got: Vec<String> = args.config_from.iter().map(|r| r.canonical()).collect();
+        assert_eq!(got, ["configmap/portal", "secret/db"]);
+        assert_eq!(args.namespace.as_deref(), Some("team-a"));
+        let p = Params::new().with("config-from", Value::array(["deployment/x"]));
+        let err = Args::from_params(&p).unwrap_err();
+        assert_eq!(err.reason, "InvalidParam");
+        assert!(
+            err.message.contains("unknown kind `deployment`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn config_objects_are_read_in_order_and_failures_name_them() {
+        let refs = [
+            ConfigRef::parse("cm/portal").unwrap(),
+            ConfigRef::parse("secret/db").unwrap(),
+        ];
+        let mut asked = vec![];
+        let mut get = |kind: &str, ns: &str, name: &str| {
+            asked.push(format!("{kind} {ns}/{name}"));
+            Ok(match kind {
+                "ConfigMap" => r#"{"data":{"replicas":"2","password":"from-cm"}}"#.to_owned(),
+                _ => r#"{"data":{"password":"czNjcjN0"}}"#.to_owned(),
+            })
+        };
+        let (layers, warnings) = read_config(&refs, "team-a", &mut get).unwrap();
+        assert_eq!(asked, ["ConfigMap team-a/portal", "Secret team-a/db"]);
+        let mut merged = serde_yaml_ng::Mapping::new();
+        for l in layers {
+            crate::config::merge(&mut merged, l);
+        }
+        assert_eq!(
+            serde_yaml_ng::to_string(&merged).unwrap(),
+            "password: s3cr3t\nreplicas: 2\n"
+        );
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("values from secret team-a/db end up in plain text"));
+        assert!(!warnings[0].contains("s3cr3t"));
+
+        let mut missing =
+            |_: &str, _: &str, _: &str| Err(HostError::new(ErrorKind::NotFound, "404"));
+        let err = read_config(&refs, "team-a", &mut missing).unwrap_err();
+        assert_eq!(err.reason, "ConfigNotFound");
+        assert_eq!(err.message, "configmap team-a/portal not found");
+        assert!(crate::INPUT_REASONS.contains(&err.reason.as_str()));
+
+        let mut denied = |_: &str, _: &str, _: &str| {
+            Err(HostError::new(
+                ErrorKind::Denied,
+                "get v1/ConfigMap team-a/portal: forbidden (403)",
+            ))
+        };
+        let err = read_config(&refs, "team-a", &mut denied).unwrap_err();
+        assert_eq!(err.reason, "Denied");
+        assert_eq!(
+            err.message,
+            "reading configmap team-a/portal: get v1/ConfigMap team-a/portal: forbidden (403)"
+        );
     }
 }

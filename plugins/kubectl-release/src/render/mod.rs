@@ -2,7 +2,9 @@
 //! plain manifests out (a directory or stdout), or a Flux OCI artifact pushed to a registry, by
 //! the embedded `render-manifests` task. The task's input tree is the closest directory that
 //! holds the devfile, its config directory, the values files and the snapshot; a bundle run is
-//! granted exactly `registry:push` on the target repository.
+//! granted exactly `registry:push` on the target repository. With `--config-from`, the task reads
+//! the ConfigMaps and Secrets itself through the `cluster` import, as the kubeconfig's user (like
+//! kubectl), granted exactly `cluster:get` on `NAMESPACE/ConfigMap` and/or `NAMESPACE/Secret`.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -14,17 +16,19 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use kubectl_release_runtime::registry::{RegistryClient, RegistryOptions, Repository};
 use kubectl_release_runtime::{
-    Digest, FileTrees, GivenValue, Grants, LogLevel, LogSink, RunContext, RunIdentity, RunOutcome,
-    Value, params,
+    ClusterClient, ClusterOptions, Digest, FileTrees, GivenValue, Grants, LogLevel, LogSink,
+    RunContext, RunIdentity, RunOutcome, Value, params,
 };
+use render_manifests_task::objects::{ConfigKind, ConfigRef};
 use render_manifests_task::{INPUT_REASONS, TASK_NAME, parse_target};
 
 use crate::cli::{OutputFormat, TaskRef};
 use crate::{EXIT_TASK_FAILED, EXIT_USAGE, source};
 
 /// What to render. Precedence, lowest first: the devfile's variables, <config-dir>/base.yaml,
-/// <config-dir>/<env>.yaml, --values files in order, --set in order, --var-file, --var.
-/// A HelmRelease's values are the layers from base.yaml to --set (variables only feed `{{ }}`).
+/// <config-dir>/<env>.yaml, --config-from objects in order, --values files in order, --set in
+/// order, --var-file, --var. A HelmRelease's values are the layers from base.yaml to --set
+/// (variables only feed `{{ }}`).
 #[derive(Debug, Args)]
 pub struct InputArgs {
     /// The devfile.
@@ -41,6 +45,15 @@ pub struct InputArgs {
     /// The values directory, relative to the devfile.
     #[arg(long, value_name = "DIR", default_value = "config")]
     pub config_dir: String,
+    /// Values from a ConfigMap or Secret in the cluster (configmap/NAME, cm/NAME or secret/NAME),
+    /// over the env file, under --values; later ones winning. A key ending in .yaml, .yml or
+    /// .json holds a values document, any other key a.b.c is set like --set a.b.c=VALUE, in
+    /// sorted key order. Read with your kubeconfig (KUBECONFIG or ~/.kube/config).
+    #[arg(long = "config-from", value_name = "KIND/NAME", value_parser = ConfigRef::parse)]
+    pub config_from: Vec<ConfigRef>,
+    /// Namespace of the --config-from objects (default: the kubeconfig context's).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
     /// More values files, later ones winning.
     #[arg(long = "values", value_name = "FILE")]
     pub values: Vec<PathBuf>,
@@ -440,6 +453,21 @@ async fn run(
         module: input.module.clone(),
     };
     let (task, _origin) = source::load(&runtime, &task_ref).await?;
+    let mut given = given;
+    let mut grants = grants;
+    let cluster = match cluster_access(input).await? {
+        None => None,
+        Some(access) => {
+            let refs: Vec<String> = input.config_from.iter().map(ConfigRef::canonical).collect();
+            given.insert("config-from".into(), GivenValue::Typed(Value::Array(refs)));
+            given.insert("namespace".into(), text(&access.namespace));
+            grants
+                .cluster
+                .extend(Grants::parse_all(access.grants.iter().map(String::as_str))?.cluster);
+            Some(access.client)
+        }
+    };
+    tracing::debug!("{TASK_NAME} runs with grants: {}", describe_grants(&grants));
     let spec = task.describe().await?;
     let bound = params::bind(spec, &given)?;
     let files = FileTrees::new(Some(&prepared.root), output).context("preparing the file trees")?;
@@ -447,6 +475,7 @@ async fn run(
         grants: Arc::new(grants),
         files,
         registry,
+        cluster,
         log: log_sink(),
         ..RunContext::default()
     };
@@ -466,8 +495,17 @@ async fn run(
         }
         RunOutcome::Failed(f) => {
             eprintln!("error: {}: {}", f.reason, f.message);
-            // The task names files relative to its input tree; say where that is unless it is here.
-            if std::env::current_dir().ok().as_deref() != Some(prepared.root.as_path()) {
+            // The task names files relative to its input tree; say where that is unless it is
+            // here, or the failure is about a --config-from object rather than a file.
+            let object = [
+                "configmap ",
+                "secret ",
+                "reading configmap ",
+                "reading secret ",
+            ]
+            .iter()
+            .any(|p| f.message.starts_with(p));
+            if !object && std::env::current_dir().ok().as_deref() != Some(prepared.root.as_path()) {
                 eprintln!("(file paths are relative to {})", prepared.root.display());
             }
             let code = if INPUT_REASONS.contains(&f.reason.as_str()) {
@@ -479,6 +517,53 @@ async fn run(
         }
         RunOutcome::Pending { .. } => unreachable!("run_to_completion never returns pending"),
     }
+}
+
+/// What `--config-from` needs: the namespace of the objects, a client as the kubeconfig's user,
+/// and the grants (`cluster:get` on `NAMESPACE/ConfigMap` and/or `NAMESPACE/Secret`, no more).
+struct ClusterAccess {
+    namespace: String,
+    client: Arc<ClusterClient>,
+    grants: Vec<String>,
+}
+
+/// `None` without `--config-from`: no cluster is contacted, and the run may reach none.
+async fn cluster_access(input: &InputArgs) -> anyhow::Result<Option<ClusterAccess>> {
+    if input.config_from.is_empty() {
+        return Ok(None);
+    }
+    let config = kube::Config::infer()
+        .await
+        .context("--config-from: connecting to the cluster (KUBECONFIG or ~/.kube/config)")?;
+    let namespace = input
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = ClusterClient::new(config, ClusterOptions::default())
+        .context("--config-from: preparing cluster access")?;
+    let mut grants = vec![];
+    for kind in [ConfigKind::ConfigMap, ConfigKind::Secret] {
+        if input.config_from.iter().any(|r| r.kind == kind) {
+            grants.push(format!("cluster:get={namespace}/{}", kind.api_kind()));
+        }
+    }
+    Ok(Some(ClusterAccess {
+        namespace,
+        client: Arc::new(client),
+        grants,
+    }))
+}
+
+/// Every grant of the run on one line (`-v` shows it).
+fn describe_grants(grants: &Grants) -> String {
+    if grants.is_empty() {
+        return "none".into();
+    }
+    [grants.describe_registry(), grants.describe_cluster()]
+        .into_iter()
+        .filter(|g| g != "none")
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Task warnings and errors on stderr (stdout carries the manifests or the report).

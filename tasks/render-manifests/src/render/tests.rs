@@ -148,9 +148,16 @@ fn layers_apply_in_documented_precedence() {
         ..request()
     };
     assert_eq!(replicas(&base(prod.clone())), "replicas: 1");
+    // --config-from objects: over the env file, under --values.
+    let layer = |text: &str| crate::config::parse_values("layer", text).unwrap();
+    let objects = Request {
+        config_from: vec![layer("replicas: 5\n"), layer("replicas: 6\n")],
+        ..prod.clone()
+    };
+    assert_eq!(replicas(&base(objects.clone())), "replicas: 6");
     let values = Request {
         values: vec!["extra.yaml".into()],
-        ..prod.clone()
+        ..objects.clone()
     };
     assert_eq!(replicas(&base(values.clone())), "replicas: 2");
     let set = Request {
