@@ -209,6 +209,13 @@ pub fn read_config(
 /// The registry writes a bundle makes (the host's import, or a recorder in tests).
 pub trait Publish {
     fn put_blob(&mut self, repository: &str, contents: &[u8]) -> Result<String, HostError>;
+    /// Several blobs; the host uploads them at once. This default, one after the other.
+    fn put_blobs(&mut self, repository: &str, blobs: &[&[u8]]) -> Result<(), HostError> {
+        for blob in blobs {
+            self.put_blob(repository, blob)?;
+        }
+        Ok(())
+    }
     fn put_manifest(
         &mut self,
         reference: &str,
@@ -222,6 +229,21 @@ pub struct HostRegistry;
 impl Publish for HostRegistry {
     fn put_blob(&mut self, repository: &str, contents: &[u8]) -> Result<String, HostError> {
         registry::put_blob(repository, contents)
+    }
+    fn put_blobs(&mut self, repository: &str, blobs: &[&[u8]]) -> Result<(), HostError> {
+        let calls: Vec<registry::Call> = blobs
+            .iter()
+            .map(|b| {
+                registry::Call::PutBlob(registry::BlobPut {
+                    repository: repository.to_owned(),
+                    contents: b.to_vec(),
+                })
+            })
+            .collect();
+        for reply in registry::batch(&calls) {
+            reply?;
+        }
+        Ok(())
     }
     fn put_manifest(
         &mut self,
@@ -250,8 +272,7 @@ pub fn publish(
     repo: &str,
     tag: &str,
 ) -> Result<String, TaskError> {
-    p.put_blob(repo, &a.config)?;
-    p.put_blob(repo, &a.layer)?;
+    p.put_blobs(repo, &[&a.config, &a.layer])?;
     let stored = p.put_manifest(
         &format!("{repo}@{}", a.digest),
         artifact::MANIFEST_MEDIA_TYPE,
