@@ -39,16 +39,23 @@ impl Cli {
         path
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
-            .args(args)
-            // Shared by these tests, so the component is compiled once, not once per run.
+    /// `program` (the CLI, or a wrapper around it) with this test's environment.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        // Shared by these tests, so the component is compiled once, not once per run.
+        command
             .env(
                 "KUBECTL_RELEASE_CACHE",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
             )
             .env("DOCKER_CONFIG", self.docker.path())
-            .env_remove("RUST_LOG")
+            .env_remove("RUST_LOG");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(env!("CARGO_BIN_EXE_kubectl-release"))
+            .args(args)
             .output()
             .unwrap()
     }
@@ -483,14 +490,9 @@ fn a_terminal_gets_a_progress_bar_and_a_pipe_does_not() {
     ]
     .map(quote)
     .join(" ");
-    let out = Command::new("script")
+    let out = cli
+        .command("script")
         .args(["-qefc", &command, "/dev/null"])
-        .env(
-            "KUBECTL_RELEASE_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
-        )
-        .env("DOCKER_CONFIG", cli.docker.path())
-        .env_remove("RUST_LOG")
         .output()
         .unwrap();
     let screen = text(&out.stdout);
@@ -563,15 +565,9 @@ fn a_snapshot_is_read_by_name_from_the_cluster() {
     let cli = Cli::new();
     let kubeconfig = stack.admin_kubeconfig();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+        cli.command(env!("CARGO_BIN_EXE_kubectl-release"))
             .args(args)
-            .env(
-                "KUBECTL_RELEASE_CACHE",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
-            )
-            .env("DOCKER_CONFIG", cli.docker.path())
             .env("KUBECONFIG", &kubeconfig)
-            .env_remove("RUST_LOG")
             .output()
             .unwrap()
     };
@@ -817,14 +813,9 @@ fn a_registry_that_comes_back_within_the_retries_is_ridden_out() {
 
     // Down when the run starts, back a moment later: the host's retries carry the run through.
     registry.stop();
-    let child = Command::new(env!("CARGO_BIN_EXE_kubectl-release"))
+    let child = cli
+        .command(env!("CARGO_BIN_EXE_kubectl-release"))
         .args(["promote", "-f", snap.to_str().unwrap(), "-o", "json"])
-        .env(
-            "KUBECTL_RELEASE_CACHE",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("promote-cache"),
-        )
-        .env("DOCKER_CONFIG", cli.docker.path())
-        .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -599,6 +599,24 @@ async fn an_unreachable_registry_is_unavailable_after_the_retries() {
     assert_eq!(c.stats().retries, 2);
 }
 
+/// An OCI 1.1 artifact about `subject` (digest, manifest size): empty config, one layer of
+/// `payload`, pushed by digest only; returns its digest.
+async fn push_referrer(
+    c: &RegistryClient,
+    repo: &Repository,
+    (subject, subject_size): (&Digest, usize),
+    artifact_type: &str,
+    payload: &str,
+) -> Digest {
+    let empty = c.put_blob(repo, b"{}".to_vec()).await.unwrap();
+    let layer = c.put_blob(repo, payload.as_bytes().to_vec()).await.unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
+        payload.len()
+    );
+    put(c, repo, None, OCI_MANIFEST, manifest.into_bytes()).await
+}
+
 #[tokio::test]
 async fn referrers_come_from_the_tag_schema_fallback() {
     let registry = Registry::start().unwrap();
@@ -614,21 +632,17 @@ async fn referrers_come_from_the_tag_schema_fallback() {
         .len();
 
     // Two artifacts about `subject`, and the fallback index a 1.1 client writes next to them.
-    let empty = setup.put_blob(&app, b"{}".to_vec()).await.unwrap();
     let mut entries = Vec::new();
     for (artifact_type, payload) in [(SIG_TYPE, "signature"), (SBOM_TYPE, "sbom")] {
-        let layer = setup
-            .put_blob(&app, payload.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
-            payload.len()
-        );
-        let len = manifest.len();
-        let d = put(&setup, &app, None, OCI_MANIFEST, manifest.into_bytes()).await;
-        entries.push((artifact_type, d.clone()));
-        let _ = len;
+        let d = push_referrer(
+            &setup,
+            &app,
+            (&subject, subject_size),
+            artifact_type,
+            payload,
+        )
+        .await;
+        entries.push((artifact_type, d));
     }
     let index = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
@@ -923,19 +937,17 @@ async fn referrers_come_from_the_oci11_referrers_api() {
         .unwrap()
         .bytes
         .len();
-    let empty = setup.put_blob(&app, b"{}".to_vec()).await.unwrap();
     let mut expected = BTreeSet::new();
     let mut sbom = String::new();
     for (artifact_type, payload) in [(SIG_TYPE, "signature"), (SBOM_TYPE, "sbom")] {
-        let layer = setup
-            .put_blob(&app, payload.as_bytes().to_vec())
-            .await
-            .unwrap();
-        let manifest = format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
-            payload.len()
-        );
-        let d = put(&setup, &app, None, OCI_MANIFEST, manifest.into_bytes()).await;
+        let d = push_referrer(
+            &setup,
+            &app,
+            (&subject, subject_size),
+            artifact_type,
+            payload,
+        )
+        .await;
         if artifact_type == SBOM_TYPE {
             sbom = format!("{artifact_type}={d}");
         }
