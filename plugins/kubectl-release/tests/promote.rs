@@ -325,6 +325,7 @@ fn multi_arch_index_is_promoted_by_digest_with_its_referrers_and_a_rerun_writes_
         image["arches"],
         serde_json::json!(["amd64", "arm64", "s390x", "ppc64le"])
     );
+    assert_eq!(image["oses"], serde_json::json!(["linux"]));
     assert_eq!(
         image["urls"],
         serde_json::json!([

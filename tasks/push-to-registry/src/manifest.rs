@@ -44,17 +44,23 @@ impl Parsed {
 
     /// The platforms an index lists, skipping attestation entries (`unknown/unknown`).
     pub fn architectures(&self) -> Vec<String> {
-        let mut out: Vec<String> = vec![];
-        for c in &self.children {
-            if let Some(a) = &c.architecture
-                && a != "unknown"
-                && !out.contains(a)
-            {
-                out.push(a.clone());
-            }
-        }
-        out
+        platform_values(self.children.iter().map(|c| c.architecture.as_ref()))
     }
+
+    pub fn operating_systems(&self) -> Vec<String> {
+        platform_values(self.children.iter().map(|c| c.os.as_ref()))
+    }
+}
+
+/// The distinct known values, in index order (attestation manifests say `unknown`).
+fn platform_values<'a>(values: impl Iterator<Item = Option<&'a String>>) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for v in values.flatten() {
+        if v != "unknown" && !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    out
 }
 
 pub fn is_index_type(media_type: &str) -> bool {

@@ -47,6 +47,7 @@ pub struct ImagePlan {
     pub destination: String,
     pub media_type: String,
     pub arches: Vec<String>,
+    pub oses: Vec<String>,
     pub tags: Vec<PlannedTag>,
     /// Manifests (image, children) the copy pushes by digest.
     pub manifests: usize,
@@ -114,7 +115,7 @@ pub struct Plan {
     pub referrer_tags: Vec<ManifestPut>,
     /// Last: the release tags.
     pub tags: Vec<ManifestPut>,
-    /// Configs read only for an image's `arches`: nothing is decided by them, so they are read
+    /// Configs read only for an image's `arches` and `oses`: nothing is decided by them, so they are read
     /// in the same batch as the release tags (or, for a dry run, after planning).
     pub configs: Vec<PendingConfig>,
 }
@@ -128,10 +129,12 @@ pub struct PendingConfig {
 }
 
 impl Plan {
-    /// Sets an image's `arches` from its config as read.
+    /// Sets an image's `arches` and `oses` from its config as read.
     pub fn config_read(&mut self, pending: &PendingConfig, bytes: &[u8]) {
         let config = manifest::parse_config(bytes);
-        self.images[pending.image].arches = config.architecture.into_iter().collect();
+        let image = &mut self.images[pending.image];
+        image.arches = config.architecture.into_iter().collect();
+        image.oses = config.os.into_iter().collect();
     }
 }
 
@@ -143,7 +146,7 @@ impl Plan {
             && self.tags.is_empty()
     }
 
-    /// Konflux push-snapshot results: `{"images":[{name, shasum, urls[], arches[]}]}`.
+    /// Konflux push-snapshot results: `{"images":[{name, shasum, urls[], arches[], oses[]}]}`.
     pub fn images_json(&self) -> String {
         let images: Vec<_> = self
             .images
@@ -154,6 +157,7 @@ impl Plan {
                     "shasum": i.source.digest,
                     "urls": i.tags.iter().map(|t| format!("{}:{}", i.destination, t.tag)).collect::<Vec<_>>(),
                     "arches": i.arches,
+                    "oses": i.oses,
                 })
             })
             .collect();
@@ -173,6 +177,7 @@ impl Plan {
                     "mode": if i.in_place() { "in-place" } else { "copy" },
                     "mediaType": i.media_type,
                     "arches": i.arches,
+                    "oses": i.oses,
                     "tags": i.tags.iter().map(|t| json!({
                         "tag": t.tag,
                         "action": match t.state { TagState::Write => "tag", TagState::Unchanged => "unchanged" },
@@ -252,21 +257,23 @@ impl<R: Registry> Planner<'_, R> {
         let top = self.fetch(name, src, &item.source.digest)?;
         let in_place = item.in_place();
 
-        // The config: for `arches` of a single image, and for templates that read it.
+        // The config: for `arches` and `oses` of a single image, and for templates that read it.
         let needs_config = item.tags.iter().any(|t| t.needs_config());
-        let (arches, config) = if top.parsed.is_index() {
-            let arches = top.parsed.architectures();
+        let (arches, oses, config) = if top.parsed.is_index() {
+            let (arches, oses) = (top.parsed.architectures(), top.parsed.operating_systems());
             let config = if needs_config {
                 Some(self.index_config(name, src, &top)?)
             } else {
                 None
             };
-            (arches, config)
+            (arches, oses, config)
         } else if needs_config {
             let config = self.config(name, src, &top)?;
-            (config.architecture.iter().cloned().collect(), Some(config))
+            let arches = config.architecture.iter().cloned().collect();
+            let oses = config.os.iter().cloned().collect();
+            (arches, oses, Some(config))
         } else {
-            // Only `arches` needs it: read along with the last writes, not before them.
+            // Only `arches` and `oses` need it: read along with the last writes, not before them.
             if let Some(config) = &top.parsed.config {
                 self.plan.configs.push(PendingConfig {
                     image: self.plan.images.len(),
@@ -274,7 +281,7 @@ impl<R: Registry> Planner<'_, R> {
                     digest: config.digest.clone(),
                 });
             }
-            (vec![], None)
+            (vec![], vec![], None)
         };
 
         // Tags, all expanded and validated before anything else is decided.
@@ -362,6 +369,7 @@ impl<R: Registry> Planner<'_, R> {
             destination: item.destination.clone(),
             media_type: top.media_type.clone(),
             arches,
+            oses,
             tags: planned,
             manifests: self.plan.manifests[manifests_before..]
                 .iter()

@@ -64,7 +64,7 @@ fn in_place_tagging_puts_the_exact_bytes_and_moves_no_blobs() {
     assert_eq!(result(&r, "bytes-copied"), "0");
     assert_eq!(
         images(&r),
-        json!({"images": [{"name": "api", "shasum": digest, "urls": [format!("{SRC}:released"), format!("{SRC}:v1-0123456")], "arches": ["amd64"]}]})
+        json!({"images": [{"name": "api", "shasum": digest, "urls": [format!("{SRC}:released"), format!("{SRC}:v1-0123456")], "arches": ["amd64"], "oses": ["linux"]}]})
     );
     assert!(
         !reg.calls
@@ -242,6 +242,7 @@ fn multi_arch_index_is_copied_whole_with_its_digest_and_referrers() {
         imgs["images"][0]["arches"],
         json!(["amd64", "arm64", "ppc64le", "s390x"])
     );
+    assert_eq!(imgs["images"][0]["oses"], json!(["linux"]));
     assert_eq!(
         imgs["images"][0]["urls"],
         json!([format!("{DST}:released"), format!("{DST}:1.0-20240501")])

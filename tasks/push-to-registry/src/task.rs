@@ -131,7 +131,7 @@ impl Task for PushToRegistry {
         )
         .result(ResultSpec::string(
             "images",
-            "Konflux push-snapshot results: {\"images\":[{name, shasum, urls[], arches[]}]}",
+            "Konflux push-snapshot results: {\"images\":[{name, shasum, urls[], arches[], oses[]}]}",
         ))
         .result(ResultSpec::string("tagged", "Release tags written"))
         .result(ResultSpec::string("unchanged", "Release tags already at the digest, left alone"))

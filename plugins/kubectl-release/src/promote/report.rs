@@ -12,7 +12,7 @@ use crate::cli::OutputFormat;
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Summary {
-    /// `{name, shasum, urls[], arches[]}` per component (Konflux push-snapshot results).
+    /// `{name, shasum, urls[], arches[], oses[]}` per component (Konflux push-snapshot results).
     pub images: Vec<Json>,
     pub tagged: u64,
     pub unchanged: u64,
