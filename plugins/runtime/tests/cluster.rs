@@ -1024,3 +1024,45 @@ async fn kubeconfig_secret_authenticates_as_the_service_account_and_hides_the_to
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_list_follows_continue_tokens_to_the_last_page() {
+    let stack = Stack::shared();
+    let ns = stack.namespace("cluster-pages").await.unwrap();
+    for name in ["p1", "p2", "p3", "p4", "p5"] {
+        admin_create_config_map(&ns, name, &[("page", "test")]).await;
+    }
+    // Two objects a request: the API server answers in three pages.
+    let host = Arc::new(
+        ClusterClient::from_kubeconfig(
+            &stack.admin_kubeconfig(),
+            ClusterOptions {
+                list_page: 2,
+                ..ClusterOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let grant = format!("cluster:list={}/ConfigMap", ns.name());
+    let ctx = ctx(Some(&host), &[&grant]);
+    let task = Harness::new().fixture();
+    let (kind, message) = call(
+        &task,
+        &ctx,
+        &[
+            ("call", "list"),
+            ("namespace", &ns),
+            ("label-selector", "page=test"),
+        ],
+    )
+    .await;
+    assert_eq!(kind, "none", "{message}");
+    let names: Vec<String> = json_of(&message)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["p1", "p2", "p3", "p4", "p5"]);
+}

@@ -26,6 +26,8 @@ use super::{ClusterError, ClusterSetupError, Object, ObjectKey};
 
 /// The API server's limit on field-manager names.
 const MAX_FIELD_MANAGER: usize = 128;
+/// How many pages one `list` may take.
+const MAX_LIST_PAGES: usize = 200;
 /// The TokenRequest API refuses shorter lifetimes.
 const MIN_TOKEN_SECONDS: u64 = 600;
 /// The key of the kubeconfig in Secrets made by `write-kubeconfig-secret`.
@@ -49,6 +51,8 @@ pub struct ClusterOptions {
     pub retries: u32,
     /// Pause before the first retry; doubled for each further one.
     pub retry_backoff: Duration,
+    /// Objects per request of a `list`, which follows the API server's continue tokens.
+    pub list_page: u32,
 }
 
 impl Default for ClusterOptions {
@@ -59,6 +63,7 @@ impl Default for ClusterOptions {
             kubeconfig_server: None,
             retries: 3,
             retry_backoff: Duration::from_millis(200),
+            list_page: 500,
         }
     }
 }
@@ -219,8 +224,9 @@ impl ClusterClient {
             "list {api_version}/{kind} in {}",
             namespace.map_or("all namespaces".to_owned(), |ns| format!("namespace {ns}"))
         );
-        let params = ListParams {
+        let mut params = ListParams {
             label_selector: label_selector.filter(|s| !s.is_empty()).map(str::to_owned),
+            limit: Some(self.options.list_page.max(1)),
             ..ListParams::default()
         };
         self.bounded(&what, async {
@@ -230,37 +236,37 @@ impl ClusterClient {
                 .map_err(|e| e.context(&what))?;
             resolved.check_scope(&what, namespace, true)?;
             let path = resolved.url_path(namespace);
-            let text = self
-                .retrying(|| send!(self, &what, Request::new(&path).list(&params)))
-                .await?;
-            let mut list: Value = serde_json::from_str(&text).map_err(|e| {
-                ClusterError::Unavailable(format!(
-                    "{what}: the API server's answer is not JSON: {e}"
-                ))
-            })?;
-            let items = match list.get_mut("items").map(Value::take) {
-                Some(Value::Array(items)) => items,
-                Some(Value::Null) | None => Vec::new(),
-                Some(_) => {
-                    return Err(ClusterError::Unavailable(format!(
-                        "{what}: the API server's answer has no list of items"
-                    )));
-                }
-            };
-            Ok(items
-                .into_iter()
-                .map(|mut item| {
-                    if let Some(fields) = item.as_object_mut() {
-                        fields
-                            .entry("apiVersion")
-                            .or_insert_with(|| resolved.resource.api_version.clone().into());
-                        fields
-                            .entry("kind")
-                            .or_insert_with(|| resolved.resource.kind.clone().into());
+            // Page by page, as kubectl does, so a large list is not one huge answer.
+            let mut items = Vec::new();
+            for _ in 0..MAX_LIST_PAGES {
+                let text = self
+                    .retrying(|| send!(self, &what, Request::new(&path).list(&params)))
+                    .await?;
+                let mut list: Value = serde_json::from_str(&text).map_err(|e| {
+                    ClusterError::Unavailable(format!(
+                        "{what}: the API server's answer is not JSON: {e}"
+                    ))
+                })?;
+                match list.get_mut("items").map(Value::take) {
+                    Some(Value::Array(page)) => items.extend(page),
+                    Some(Value::Null) | None => {}
+                    Some(_) => {
+                        return Err(ClusterError::Unavailable(format!(
+                            "{what}: the API server's answer has no list of items"
+                        )));
                     }
-                    item.to_string()
-                })
-                .collect())
+                }
+                match list["metadata"]["continue"].as_str() {
+                    Some(token) if !token.is_empty() => {
+                        params.continue_token = Some(token.to_owned());
+                    }
+                    _ => return Ok(finish_items(items, &resolved)),
+                }
+            }
+            Err(ClusterError::Unavailable(format!(
+                "{what}: more than {} objects",
+                self.options.list_page.max(1) as usize * MAX_LIST_PAGES
+            )))
         })
         .await
     }
@@ -733,4 +739,22 @@ impl ClusterClient {
             )))
         })
     }
+}
+
+/// Items of a list page lack `apiVersion` and `kind`; a task gets whole objects.
+fn finish_items(items: Vec<Value>, resolved: &ResolvedKind) -> Vec<String> {
+    items
+        .into_iter()
+        .map(|mut item| {
+            if let Some(fields) = item.as_object_mut() {
+                fields
+                    .entry("apiVersion")
+                    .or_insert_with(|| resolved.resource.api_version.clone().into());
+                fields
+                    .entry("kind")
+                    .or_insert_with(|| resolved.resource.kind.clone().into());
+            }
+            item.to_string()
+        })
+        .collect()
 }
