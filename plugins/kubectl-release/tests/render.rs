@@ -1019,7 +1019,7 @@ async fn config_from_a_configmap_and_a_secret_sits_between_env_files_and_set() -
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "runs with grants: cluster:get={ns}/ConfigMap, cluster:get={ns}/Secret\n",
+            "runs with grants: cluster:get={ns}/ConfigMap.core, cluster:get={ns}/Secret.core\n",
             ns = ns.name()
         )),
         "{stderr}"
@@ -1050,7 +1050,7 @@ async fn config_from_a_configmap_and_a_secret_sits_between_env_files_and_set() -
     );
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
-        text(&out.stderr).contains("runs with grants: cluster:get=default/ConfigMap\n"),
+        text(&out.stderr).contains("runs with grants: cluster:get=default/ConfigMap.core\n"),
         "{}",
         show(&out)
     );
@@ -1177,7 +1177,7 @@ async fn config_from_failures_name_the_object_and_leave_nothing_behind() -> anyh
     let out = render("configmap/portal-config", ns.name());
     assert!(
         text(&out.stderr).contains(&format!(
-            "runs with grants: cluster:get={}/ConfigMap\n",
+            "runs with grants: cluster:get={}/ConfigMap.core\n",
             ns.name()
         )),
         "{}",
@@ -1215,7 +1215,7 @@ async fn config_from_failures_name_the_object_and_leave_nothing_behind() -> anyh
     );
     assert!(
         stderr.contains(&format!(
-            "runs with grants: registry:push={}/team/cfg, cluster:get={}/ConfigMap\n",
+            "runs with grants: registry:push={}/team/cfg, cluster:get={}/ConfigMap.core\n",
             registry.addr(),
             ns.name()
         )),

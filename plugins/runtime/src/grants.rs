@@ -5,11 +5,13 @@
 //!
 //! ```text
 //! registry:pull=REPOSITORY        registry:push=REPOSITORY     (push implies pull)
-//! cluster:VERB[,VERB...]=NAMESPACE/KIND
+//! cluster:VERB[,VERB...]=NAMESPACE/KIND[.GROUP]
 //! ```
 //!
 //! `REPOSITORY` is a full name (`127.0.0.1:5000/team/app`) or a prefix ending in `/*`;
-//! `NAMESPACE` and `KIND` may be `*`.
+//! `NAMESPACE` and `KIND` may be `*`. `KIND.GROUP` (`Snapshot.appstudio.redhat.com`,
+//! `ConfigMap.core` for the core group) grants that kind of that API group only; a bare `KIND`
+//! matches the kind in any group.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -77,6 +79,8 @@ pub struct ClusterGrant {
     pub namespace: String,
     /// `*` for every kind.
     pub kind: String,
+    /// The API group (`""` for the core group); `None`: any group.
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -138,11 +142,19 @@ impl Grants {
             .any(|g| g.access >= access && g.repository.matches(repository))
     }
 
-    pub fn allows_cluster(&self, verb: Verb, namespace: Option<&str>, kind: &str) -> bool {
+    /// `group`: the API group of the call's `apiVersion` (`""` for `v1`).
+    pub fn allows_cluster(
+        &self,
+        verb: Verb,
+        namespace: Option<&str>,
+        kind: &str,
+        group: &str,
+    ) -> bool {
         self.cluster.iter().any(|g| {
             g.verbs.contains(&verb)
                 && (g.namespace == "*" || Some(g.namespace.as_str()) == namespace)
                 && (g.kind == "*" || g.kind.eq_ignore_ascii_case(kind))
+                && g.group.as_deref().is_none_or(|want| want == group)
         })
     }
 
@@ -192,10 +204,23 @@ fn parse_cluster(verbs: &str, target: &str) -> Result<ClusterGrant, String> {
         .ok_or_else(|| {
             format!("cluster target `{target}` is not NAMESPACE/KIND (either may be *)")
         })?;
+    let (kind, group) = match kind.split_once('.') {
+        Some((kind, "core")) => (kind, Some(String::new())),
+        Some((kind, group)) if !kind.is_empty() && !group.is_empty() => {
+            (kind, Some(group.to_owned()))
+        }
+        Some(_) => {
+            return Err(format!(
+                "cluster target `{target}`: expected KIND or KIND.GROUP (ConfigMap.core for the core group)"
+            ));
+        }
+        None => (kind, None),
+    };
     Ok(ClusterGrant {
         verbs,
         namespace: namespace.to_owned(),
         kind: kind.to_owned(),
+        group,
     })
 }
 
@@ -272,9 +297,14 @@ impl fmt::Display for ClusterGrant {
                     .unwrap_or("?")
             })
             .collect();
+        let group = match self.group.as_deref() {
+            None => String::new(),
+            Some("") => ".core".to_owned(),
+            Some(g) => format!(".{g}"),
+        };
         write!(
             f,
-            "cluster:{}={}/{}",
+            "cluster:{}={}/{}{group}",
             verbs.join(","),
             self.namespace,
             self.kind
@@ -306,12 +336,33 @@ mod tests {
     }
 
     #[test]
+    fn a_group_narrows_a_cluster_grant_to_that_api_group() {
+        let g = Grants::parse_all([
+            "cluster:get=team/Snapshot.appstudio.redhat.com",
+            "cluster:get=team/Secret.core",
+            "cluster:list=team/Job",
+        ])
+        .unwrap();
+        assert!(g.allows_cluster(Verb::Get, Some("team"), "Snapshot", "appstudio.redhat.com"));
+        assert!(!g.allows_cluster(Verb::Get, Some("team"), "Snapshot", "evil.example"));
+        assert!(g.allows_cluster(Verb::Get, Some("team"), "Secret", ""));
+        assert!(!g.allows_cluster(Verb::Get, Some("team"), "Secret", "evil.example"));
+        assert!(g.allows_cluster(Verb::List, Some("team"), "Job", "batch"));
+        assert_eq!(
+            g.describe_cluster(),
+            "cluster:get=team/Snapshot.appstudio.redhat.com, cluster:get=team/Secret.core, cluster:list=team/Job"
+        );
+        assert!(Grants::parse_all(["cluster:get=team/.apps"]).is_err());
+        assert!(Grants::parse_all(["cluster:get=team/Job."]).is_err());
+    }
+
+    #[test]
     fn parses_and_checks_cluster_grants() {
         let g = Grants::parse_all(["cluster:get,list=team-a/ConfigMap"]).unwrap();
-        assert!(g.allows_cluster(Verb::Get, Some("team-a"), "configmap"));
-        assert!(!g.allows_cluster(Verb::Delete, Some("team-a"), "ConfigMap"));
-        assert!(!g.allows_cluster(Verb::Get, Some("team-b"), "ConfigMap"));
-        assert!(!g.allows_cluster(Verb::Get, None, "ConfigMap"));
+        assert!(g.allows_cluster(Verb::Get, Some("team-a"), "configmap", ""));
+        assert!(!g.allows_cluster(Verb::Delete, Some("team-a"), "ConfigMap", ""));
+        assert!(!g.allows_cluster(Verb::Get, Some("team-b"), "ConfigMap", ""));
+        assert!(!g.allows_cluster(Verb::Get, None, "ConfigMap", ""));
     }
 
     #[test]

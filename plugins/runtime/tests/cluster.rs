@@ -1066,3 +1066,37 @@ async fn a_list_follows_continue_tokens_to_the_last_page() {
         .collect();
     assert_eq!(names, ["p1", "p2", "p3", "p4", "p5"]);
 }
+
+#[tokio::test]
+async fn a_grant_with_a_group_covers_that_api_group_only() {
+    let stack = Stack::shared();
+    let ns = stack.namespace("cluster-group").await.unwrap();
+    admin_create_config_map(&ns, "core", &[]).await;
+    let host = admin_host().await;
+    let grant = format!("cluster:get={}/ConfigMap.core", ns.name());
+    let ctx = ctx(Some(&host), &[&grant]);
+    let task = Harness::new().fixture();
+
+    let (kind, message) = call(
+        &task,
+        &ctx,
+        &[("call", "get"), ("namespace", &ns), ("name", "core")],
+    )
+    .await;
+    assert_eq!(kind, "none", "{message}");
+
+    // The same kind name in another API group: refused before the API server is asked.
+    let (kind, message) = call(
+        &task,
+        &ctx,
+        &[
+            ("call", "get"),
+            ("api-version", "lookalike.example/v1"),
+            ("namespace", &ns),
+            ("name", "core"),
+        ],
+    )
+    .await;
+    assert_eq!(kind, "denied", "{message}");
+    assert!(message.contains(&grant), "{message}");
+}

@@ -544,7 +544,7 @@ async fn cluster_access(input: &InputArgs) -> anyhow::Result<Option<ClusterAcces
     let mut grants = vec![];
     for kind in [ConfigKind::ConfigMap, ConfigKind::Secret] {
         if input.config_from.iter().any(|r| r.kind == kind) {
-            grants.push(format!("cluster:get={namespace}/{}", kind.api_kind()));
+            grants.push(format!("cluster:get={namespace}/{}.core", kind.api_kind()));
         }
     }
     Ok(Some(ClusterAccess {

@@ -33,6 +33,13 @@ struct Need<'a> {
     verb: Verb,
     namespace: Option<&'a str>,
     kind: &'a str,
+    /// The API group (`""` for core).
+    group: &'a str,
+}
+
+/// The group of an `apiVersion`: `apps` of `apps/v1`, `""` of `v1`.
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
 }
 
 impl HostState {
@@ -48,7 +55,7 @@ impl HostState {
             if !self
                 .ctx
                 .grants
-                .allows_cluster(need.verb, need.namespace, need.kind)
+                .allows_cluster(need.verb, need.namespace, need.kind, need.group)
             {
                 let want = format!(
                     "{} on {}/{}",
@@ -116,6 +123,7 @@ fn need(verb: Verb, key: &ObjectKey) -> Need<'_> {
         verb,
         namespace: key.namespace.as_deref(),
         kind: &key.kind,
+        group: group_of(&key.api_version),
     }
 }
 
@@ -173,6 +181,7 @@ impl cluster::Host for HostState {
                 verb: Verb::List,
                 namespace: namespace.as_deref(),
                 kind: &kind,
+                group: group_of(&api_version),
             }],
         )?;
         client
@@ -271,18 +280,20 @@ impl cluster::Host for HostState {
                     verb: Verb::Token,
                     namespace: Some(&namespace),
                     kind: "ServiceAccount",
+                    group: "",
                 },
                 Need {
                     verb: Verb::Create,
                     namespace: Some(&namespace),
                     kind: "Secret",
+                    group: "",
                 },
             ],
         )?;
         let replace_existing =
             self.ctx
                 .grants
-                .allows_cluster(Verb::Update, Some(&namespace), "Secret");
+                .allows_cluster(Verb::Update, Some(&namespace), "Secret", "");
         let request = KubeconfigSecret {
             namespace,
             service_account,
