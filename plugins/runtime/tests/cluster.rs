@@ -35,6 +35,15 @@ async fn admin_host() -> Arc<ClusterClient> {
     )
 }
 
+/// The fixture, and a context with `grants` served by the admin's cluster client. The harness
+/// is returned to keep the fixture's runtime alive.
+async fn admin_run(grants: &[&str]) -> (Harness, Arc<LoadedTask>, RunContext) {
+    let host = admin_host().await;
+    let h = Harness::new();
+    let task = h.fixture();
+    (h, task, ctx(Some(&host), grants))
+}
+
 fn ctx(client: Option<&Arc<ClusterClient>>, grants: &[&str]) -> RunContext {
     RunContext {
         grants: Arc::new(Grants::parse_all(grants.iter().copied()).unwrap()),
@@ -115,11 +124,8 @@ async fn granted_get_and_list_return_the_objects_json() {
     let ns = stack.namespace("cluster-read").await.unwrap();
     admin_create_config_map(&ns, "alpha", &[("app", "x")]).await;
     admin_create_config_map(&ns, "beta", &[("app", "y")]).await;
-    let host = admin_host().await;
     let grant = format!("cluster:get,list={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
 
     let (kind, message) = call(
         &task,
@@ -188,11 +194,8 @@ async fn ungranted_calls_are_denied_before_the_api_server() {
     let ns = stack.namespace("cluster-deny").await.unwrap();
     let other = stack.namespace("cluster-deny-other").await.unwrap();
     admin_create_config_map(&ns, "keep", &[]).await;
-    let host = admin_host().await;
     let grant = format!("cluster:get,create={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
 
     // Another namespace: not created there.
     let (kind, message) = call(
@@ -284,11 +287,8 @@ async fn ungranted_calls_are_denied_before_the_api_server() {
 async fn create_of_an_existing_name_is_a_conflict() {
     let stack = Stack::shared();
     let ns = stack.namespace("cluster-create").await.unwrap();
-    let host = admin_host().await;
     let grant = format!("cluster:create={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
     let object = config_map(&ns, "once", &[("k", "first")]);
 
     let (kind, message) = call(&task, &ctx, &[("call", "create"), ("object", &object)]).await;
@@ -310,11 +310,8 @@ async fn replace_is_a_compare_and_swap_on_the_resource_version() {
     let stack = Stack::shared();
     let ns = stack.namespace("cluster-replace").await.unwrap();
     admin_create_config_map(&ns, "cas", &[]).await;
-    let host = admin_host().await;
     let grant = format!("cluster:get,update={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
 
     let (_, read) = call(
         &task,
@@ -385,11 +382,8 @@ async fn replace_is_a_compare_and_swap_on_the_resource_version() {
 async fn server_side_apply_and_its_dry_run() {
     let stack = Stack::shared();
     let ns = stack.namespace("cluster-apply").await.unwrap();
-    let host = admin_host().await;
     let grant = format!("cluster:apply={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
     let object = config_map(&ns, "applied", &[("k", "v1")]);
 
     let (kind, message) = call(
@@ -473,11 +467,8 @@ async fn merge_json_and_strategic_patches() {
     let stack = Stack::shared();
     let ns = stack.namespace("cluster-patch").await.unwrap();
     admin_create_config_map(&ns, "patched", &[]).await;
-    let host = admin_host().await;
     let grant = format!("cluster:patch={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
     let patch = |kind: &'static str, body: &'static str| {
         vec![
             ("call", "patch"),
@@ -534,11 +525,8 @@ async fn delete_is_conditional_on_the_resource_version() {
     let ns = stack.namespace("cluster-delete").await.unwrap();
     let cm = admin_create_config_map(&ns, "doomed", &[]).await;
     let rv = cm.metadata.resource_version.unwrap();
-    let host = admin_host().await;
     let grant = format!("cluster:delete={}/ConfigMap", ns.name());
-    let ctx = ctx(Some(&host), &[&grant]);
-    let h = Harness::new();
-    let task = h.fixture();
+    let (_h, task, ctx) = admin_run(&[&grant]).await;
     let delete_at = |rv: &'static str| {
         [
             ("call", "delete"),

@@ -14,7 +14,7 @@ use common::{Harness, run_fixture, string_result};
 use kubectl_release_runtime::registry::{
     AuthSource, RegistryClient, RegistryOptions, Repository, RetryPolicy,
 };
-use kubectl_release_runtime::{Digest, Grants, Limits, RunContext, RunOutcome};
+use kubectl_release_runtime::{Digest, Grants, Limits, LoadedTask, RunContext, RunOutcome};
 use kubectl_release_stack::registry::Registry;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -599,54 +599,78 @@ async fn an_unreachable_registry_is_unavailable_after_the_retries() {
     assert_eq!(c.stats().retries, 2);
 }
 
-/// An OCI 1.1 artifact about `subject` (digest, manifest size): empty config, one layer of
-/// `payload`, pushed by digest only; returns its digest.
-async fn push_referrer(
-    c: &RegistryClient,
-    repo: &Repository,
-    (subject, subject_size): (&Digest, usize),
-    artifact_type: &str,
-    payload: &str,
-) -> Digest {
-    let empty = c.put_blob(repo, b"{}".to_vec()).await.unwrap();
-    let layer = c.put_blob(repo, payload.as_bytes().to_vec()).await.unwrap();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
-        payload.len()
-    );
-    put(c, repo, None, OCI_MANIFEST, manifest.into_bytes()).await
+/// A subject image with a signature and an SBOM about it (OCI 1.1 artifacts with `subject`,
+/// pushed by digest only), and an image with no referrers.
+struct Referred {
+    app: Repository,
+    subject: Digest,
+    bare: Digest,
+    signature: Digest,
+    sbom: Digest,
 }
 
-#[tokio::test]
-async fn referrers_come_from_the_tag_schema_fallback() {
-    let registry = Registry::start().unwrap();
-    let setup = client(AuthSource::Anonymous);
-    let app = repo(&registry, "team/app");
-    let subject = push_image(&setup, &app, "subject", 1, ("linux", "amd64"), None).await;
-    let bare = push_image(&setup, &app, "bare", 1, ("linux", "amd64"), None).await;
+async fn referred(registry: &Registry, setup: &RegistryClient) -> Referred {
+    let app = repo(registry, "team/app");
+    let subject = push_image(setup, &app, "subject", 1, ("linux", "amd64"), None).await;
+    let bare = push_image(setup, &app, "bare", 1, ("linux", "amd64"), None).await;
     let subject_size = setup
         .get_manifest(&format!("{app}@{subject}").parse().unwrap())
         .await
         .unwrap()
         .bytes
         .len();
-
-    // Two artifacts about `subject`, and the fallback index a 1.1 client writes next to them.
-    let mut entries = Vec::new();
-    for (artifact_type, payload) in [(SIG_TYPE, "signature"), (SBOM_TYPE, "sbom")] {
-        let d = push_referrer(
-            &setup,
-            &app,
-            (&subject, subject_size),
-            artifact_type,
-            payload,
-        )
-        .await;
-        entries.push((artifact_type, d));
+    let empty = setup.put_blob(&app, b"{}".to_vec()).await.unwrap();
+    let artifact = async |artifact_type: &str, payload: &str| {
+        let layer = setup
+            .put_blob(&app, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"{artifact_type}","digest":"{layer}","size":{}}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":{subject_size}}}}}"#,
+            payload.len()
+        );
+        put(setup, &app, None, OCI_MANIFEST, manifest.into_bytes()).await
+    };
+    let signature = artifact(SIG_TYPE, "signature").await;
+    let sbom = artifact(SBOM_TYPE, "sbom").await;
+    Referred {
+        app,
+        subject,
+        bare,
+        signature,
+        sbom,
     }
+}
+
+/// The fixture's `registry-referrers` of `source@digest` (only `artifact_type` if given), with
+/// pull granted on the repository.
+async fn referrers_of(
+    task: &LoadedTask,
+    app: &Repository,
+    digest: &Digest,
+    artifact_type: Option<&str>,
+) -> RunOutcome {
+    let run_client = client(AuthSource::Anonymous);
+    let ctx = ctx(&run_client, &[&format!("registry:pull={app}")[..]]);
+    let source = format!("{app}@{digest}");
+    let mut params = vec![("source", source.as_str())];
+    if let Some(t) = artifact_type {
+        params.push(("artifact-type", t));
+    }
+    run_fixture(task, &ctx, "registry-referrers", &params).await
+}
+
+#[tokio::test]
+async fn referrers_come_from_the_tag_schema_fallback() {
+    let registry = Registry::start().unwrap();
+    let setup = client(AuthSource::Anonymous);
+    let r = referred(&registry, &setup).await;
+    let (app, subject) = (&r.app, &r.subject);
+
+    // The fallback index a 1.1 client writes next to the artifacts.
     let index = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
-        entries
+        [(SIG_TYPE, &r.signature), (SBOM_TYPE, &r.sbom)]
             .iter()
             .map(|(t, d)| format!(
                 r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{d}","size":1,"artifactType":"{t}"}}"#
@@ -656,7 +680,7 @@ async fn referrers_come_from_the_tag_schema_fallback() {
     );
     put(
         &setup,
-        &app,
+        app,
         Some(&format!("sha256-{}", subject.hex())),
         OCI_INDEX,
         index.into_bytes(),
@@ -665,41 +689,18 @@ async fn referrers_come_from_the_tag_schema_fallback() {
 
     let h = Harness::new();
     let task = h.fixture();
-    let run_client = client(AuthSource::Anonymous);
-    let ctx = ctx(&run_client, &[&format!("registry:pull={app}")[..]]);
-    let all = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[("source", &format!("{app}@{subject}"))],
-    )
-    .await;
+    let all = referrers_of(&task, app, subject, None).await;
     assert_eq!(kind(&all), "none", "{all:?}");
     assert_eq!(
         string_result(&all, "referrers"),
-        format!("{SIG_TYPE}={},{SBOM_TYPE}={}", entries[0].1, entries[1].1)
+        format!("{SIG_TYPE}={},{SBOM_TYPE}={}", r.signature, r.sbom)
     );
-    let sboms = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[
-            ("source", &format!("{app}@{subject}")),
-            ("artifact-type", SBOM_TYPE),
-        ],
-    )
-    .await;
+    let sboms = referrers_of(&task, app, subject, Some(SBOM_TYPE)).await;
     assert_eq!(
         string_result(&sboms, "referrers"),
-        format!("{SBOM_TYPE}={}", entries[1].1)
+        format!("{SBOM_TYPE}={}", r.sbom)
     );
-    let none = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[("source", &format!("{app}@{bare}"))],
-    )
-    .await;
+    let none = referrers_of(&task, app, &r.bare, None).await;
     assert_eq!(kind(&none), "none", "{none:?}");
     assert_eq!(string_result(&none, "referrers"), "");
 }
@@ -928,37 +929,12 @@ async fn a_batch_overlaps_its_calls_up_to_the_limit_and_checks_each_one() {
 async fn referrers_come_from_the_oci11_referrers_api() {
     let registry = Registry::start_oci11().unwrap();
     let setup = client(AuthSource::Anonymous);
-    let app = repo(&registry, "team/app");
-    let subject = push_image(&setup, &app, "subject", 1, ("linux", "amd64"), None).await;
-    let bare = push_image(&setup, &app, "bare", 1, ("linux", "amd64"), None).await;
-    let subject_size = setup
-        .get_manifest(&format!("{app}@{subject}").parse().unwrap())
-        .await
-        .unwrap()
-        .bytes
-        .len();
-    let mut expected = BTreeSet::new();
-    let mut sbom = String::new();
-    for (artifact_type, payload) in [(SIG_TYPE, "signature"), (SBOM_TYPE, "sbom")] {
-        let d = push_referrer(
-            &setup,
-            &app,
-            (&subject, subject_size),
-            artifact_type,
-            payload,
-        )
-        .await;
-        if artifact_type == SBOM_TYPE {
-            sbom = format!("{artifact_type}={d}");
-        }
-        expected.insert(format!("{artifact_type}={d}"));
-    }
-    assert!(setup.list_tags(&app).await.unwrap().is_empty(), "no tags");
+    let r = referred(&registry, &setup).await;
+    let (app, subject, bare) = (&r.app, &r.subject, &r.bare);
+    assert!(setup.list_tags(app).await.unwrap().is_empty(), "no tags");
 
     let h = Harness::new();
     let task = h.fixture();
-    let run_client = client(AuthSource::Anonymous);
-    let ctx = ctx(&run_client, &[&format!("registry:pull={app}")[..]]);
     let listed = |outcome: &RunOutcome| -> BTreeSet<String> {
         string_result(outcome, "referrers")
             .split(',')
@@ -966,34 +942,21 @@ async fn referrers_come_from_the_oci11_referrers_api() {
             .map(str::to_owned)
             .collect()
     };
-    let all = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[("source", &format!("{app}@{subject}"))],
-    )
-    .await;
+    let all = referrers_of(&task, app, subject, None).await;
     assert_eq!(kind(&all), "none", "{all:?}");
+    let expected: BTreeSet<String> = [
+        format!("{SIG_TYPE}={}", r.signature),
+        format!("{SBOM_TYPE}={}", r.sbom),
+    ]
+    .into();
     assert_eq!(listed(&all), expected);
-    let sboms = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[
-            ("source", &format!("{app}@{subject}")),
-            ("artifact-type", SBOM_TYPE),
-        ],
-    )
-    .await;
+    let sboms = referrers_of(&task, app, subject, Some(SBOM_TYPE)).await;
     assert_eq!(kind(&sboms), "none", "{sboms:?}");
-    assert_eq!(string_result(&sboms, "referrers"), sbom);
-    let none = run_fixture(
-        &task,
-        &ctx,
-        "registry-referrers",
-        &[("source", &format!("{app}@{bare}"))],
-    )
-    .await;
+    assert_eq!(
+        string_result(&sboms, "referrers"),
+        format!("{SBOM_TYPE}={}", r.sbom)
+    );
+    let none = referrers_of(&task, app, bare, None).await;
     assert_eq!(kind(&none), "none", "{none:?}");
     assert_eq!(string_result(&none, "referrers"), "");
 

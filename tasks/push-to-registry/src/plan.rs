@@ -555,6 +555,24 @@ impl<R: Registry> Planner<'_, R> {
         Ok(present)
     }
 
+    /// Plans moving the blobs `manifest` names from `from` to `to`, each once per destination.
+    fn plan_blobs(&mut self, component: &str, from: &str, to: &str, manifest: &Parsed) {
+        for blob in manifest.blobs() {
+            if self
+                .planned_blobs
+                .insert((to.to_owned(), blob.digest.clone()))
+            {
+                self.plan.blobs.push(BlobCopy {
+                    component: component.to_owned(),
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+            }
+        }
+    }
+
     /// Plans a manifest's blobs and the manifest itself (by digest), unless the destination has it.
     fn ensure_manifest(
         &mut self,
@@ -569,20 +587,7 @@ impl<R: Registry> Planner<'_, R> {
             return Ok(());
         }
         self.planned_manifests.insert(key);
-        for blob in node.parsed.blobs() {
-            if self
-                .planned_blobs
-                .insert((to.to_owned(), blob.digest.clone()))
-            {
-                self.plan.blobs.push(BlobCopy {
-                    component: component.to_owned(),
-                    from: from.to_owned(),
-                    to: to.to_owned(),
-                    digest: blob.digest.clone(),
-                    size: blob.size,
-                });
-            }
-        }
+        self.plan_blobs(component, from, to, &node.parsed);
         self.plan.manifests.push(ManifestPut {
             component: component.to_owned(),
             kind,
@@ -652,20 +657,7 @@ impl<R: Registry> Planner<'_, R> {
             };
             if current.as_deref() != Some(fetched.digest.as_str()) {
                 if !self.present(component, to, &fetched.digest)? {
-                    for blob in fetched.parsed.blobs() {
-                        if self
-                            .planned_blobs
-                            .insert((to.to_owned(), blob.digest.clone()))
-                        {
-                            self.plan.blobs.push(BlobCopy {
-                                component: component.to_owned(),
-                                from: from.to_owned(),
-                                to: to.to_owned(),
-                                digest: blob.digest.clone(),
-                                size: blob.size,
-                            });
-                        }
-                    }
+                    self.plan_blobs(component, from, to, &fetched.parsed);
                 }
                 self.plan.referrer_tags.push(ManifestPut {
                     component: component.to_owned(),

@@ -38,6 +38,21 @@ impl std::fmt::Display for RegistryError {
 
 impl std::error::Error for RegistryError {}
 
+/// `docker-registry serve CONFIG`, its output to `log`.
+fn serve(config_path: &Path, log: fs::File) -> Result<std::process::Child> {
+    let log_err = log
+        .try_clone()
+        .map_err(|e| err(format!("cloning the log handle: {e}")))?;
+    Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(config_path)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| err(format!("starting {REGISTRY_BIN}: {e}")))
+}
+
 fn err(msg: impl Into<String>) -> RegistryError {
     RegistryError(msg.into())
 }
@@ -230,24 +245,13 @@ impl Registry {
                 "the OCI 1.1 registry keeps manifests in memory: a restart would lose them",
             ));
         }
-        let config_path = self.dir.path().join("config.yml");
         let log_path = self.dir.path().join("registry.log");
         let log = fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(&log_path)
             .map_err(|e| err(format!("opening {}: {e}", log_path.display())))?;
-        let log_err = log
-            .try_clone()
-            .map_err(|e| err(format!("cloning the log handle: {e}")))?;
-        let mut child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|e| err(format!("starting {REGISTRY_BIN}: {e}")))?;
+        let mut child = serve(&self.dir.path().join("config.yml"), log)?;
         match wait_ready(&mut child, self.addr) {
             Ok(()) => {
                 self.child = Some(child);
@@ -291,17 +295,7 @@ impl Registry {
             let log_path = dir.path().join("registry.log");
             let log = fs::File::create(&log_path)
                 .map_err(|e| err(format!("creating {}: {e}", log_path.display())))?;
-            let log_err = log
-                .try_clone()
-                .map_err(|e| err(format!("cloning the log handle: {e}")))?;
-            let mut child = Command::new(REGISTRY_BIN)
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(log_err)
-                .spawn()
-                .map_err(|e| err(format!("starting {REGISTRY_BIN}: {e}")))?;
+            let mut child = serve(&config_path, log)?;
             match wait_ready(&mut child, addr) {
                 Ok(()) => {
                     return Ok(Registry {
